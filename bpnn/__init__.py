@@ -1,0 +1,28 @@
+"""bpnn: a from-scratch, vectorised NumPy backpropagation network.
+
+>>> import bpnn
+>>> net = bpnn.Network([784, 100, 10], activation="sigmoid", cost="quadratic", seed=0)
+"""
+
+from ._version import __version__
+from .exceptions import BpnnError, DataError, DivergenceError, ModelFileError
+from .gradcheck import gradient_check
+from .layers import Dense, Dropout
+from .network import Evaluation, Network
+from .training import Callback, EpochRecord, History
+
+__all__ = [
+    "__version__",
+    "Network",
+    "Dense",
+    "Dropout",
+    "Evaluation",
+    "History",
+    "EpochRecord",
+    "Callback",
+    "gradient_check",
+    "BpnnError",
+    "DataError",
+    "DivergenceError",
+    "ModelFileError",
+]

@@ -1,0 +1,111 @@
+"""Checks at the boundary of the public API: precise ``ValueError``s that say
+what is wrong with an input and how to fix it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype) -> np.dtype:
+    """``"float32"`` or ``"float64"`` (or the NumPy dtypes) → ``np.dtype``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}; choose 'float32' (fast) or 'float64' (exact)")
+    return dt
+
+
+def check_X(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
+    """Return ``X`` as a C-contiguous ``(n, n_features)`` array of ``dtype``.
+
+    A float64 ``X`` given to a float32 network is converted (a copy); the
+    network's own dtype never changes.
+    """
+    if isinstance(X, (list, tuple)):
+        X = np.asarray(X)
+    if not isinstance(X, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array of shape (n_samples, {n_features}), got {type(X).__name__}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
+    if X.ndim == 1 and X.shape[0] == n_features:
+        raise ValueError(
+            f"{name} is a single sample of shape ({n_features},); pass a batch of shape "
+            f"(1, {n_features}) with {name}.reshape(1, -1)"
+        )
+    if X.ndim > 2 and int(np.prod(X.shape[1:])) == n_features:
+        raise ValueError(
+            f"{name} has shape {X.shape}; flatten each sample to {n_features} values "
+            f"with {name}.reshape(len({name}), -1)"
+        )
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has shape {X.shape}, but the network's input layer has {n_features} "
+            f"units: expected (n_samples, {n_features})"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    _check_finite(X, name)
+    return X
+
+
+def _check_finite(A: np.ndarray, name: str) -> None:
+    if not np.isfinite(A).all():
+        bad = np.argwhere(~np.isfinite(A))
+        row = int(bad[0][0])
+        raise ValueError(
+            f"{name} contains {len(bad)} NaN or infinite value(s) (first in row {row}); "
+            f"remove or impute them before training"
+        )
+
+
+def check_y(y, n_samples: int, n_classes: int, dtype: np.dtype, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Validate targets; return ``(labels, targets)``.
+
+    ``y`` is either class indices of shape ``(n,)`` with values in
+    ``0..n_classes-1``, or one-hot/soft targets of shape ``(n, n_classes)``.
+    ``labels`` is ``(n,)`` int64 (the argmax of soft targets) and
+    ``targets`` is ``(n, n_classes)`` of ``dtype``.
+    """
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    if not isinstance(y, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array, got {type(y).__name__}")
+    if y.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must hold numbers (class indices 0..{n_classes - 1} or targets), got dtype {y.dtype}"
+        )
+    if y.shape[0] != n_samples:
+        raise ValueError(f"{name} has {y.shape[0]} rows but X has {n_samples}; they must match")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 1:
+        if y.dtype.kind == "f":
+            _check_finite(y, name)
+            if not np.all(y == np.round(y)):
+                raise ValueError(f"{name} holds non-integer class labels; pass class indices 0..{n_classes - 1}")
+        labels = y.astype(np.int64)
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"{name} contains label {bad}, but the network has {n_classes} outputs "
+                f"(classes 0..{n_classes - 1}); check the labels or the output layer size"
+            )
+        targets = np.zeros((n_samples, n_classes), dtype=dtype)
+        targets[np.arange(n_samples), labels] = 1.0
+        return labels, targets
+    if y.ndim == 2:
+        if y.shape[1] != n_classes:
+            raise ValueError(
+                f"{name} has shape {y.shape}, but the network has {n_classes} outputs: "
+                f"expected class indices (n,) or targets (n, {n_classes})"
+            )
+        targets = np.ascontiguousarray(y, dtype=dtype)
+        _check_finite(targets, name)
+        return targets.argmax(axis=1).astype(np.int64), targets
+    raise ValueError(f"{name} has shape {y.shape}; expected (n,) class indices or (n, {n_classes}) targets")

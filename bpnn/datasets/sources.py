@@ -1,0 +1,442 @@
+"""Readers that turn each supported source into raw arrays.
+
+Every reader returns a :class:`RawData`: the training and test images as
+stored (``uint8`` 0..255, or floats already in [0, 1], or the digits' 0..16),
+``int64`` labels, class names and the divisor that maps the values to
+[0, 1].  :mod:`bpnn.datasets.prepare` does the rest.
+
+Supported sources:
+
+* a folder holding the four IDX files (``train-images-idx3-ubyte[.gz]``,
+  ``train-labels-idx1-ubyte[.gz]``, ``t10k-images-idx3-ubyte[.gz]``,
+  ``t10k-labels-idx1-ubyte[.gz]``, or the ``train-images.idx3-ubyte`` dot
+  variant);
+* Keras' ``mnist.npz`` (arrays ``x_train``, ``y_train``, ``x_test``,
+  ``y_test``; read with ``allow_pickle=False``);
+* the classic pickled ``mnist.pkl.gz`` (a tuple of three ``(X, y)`` pairs,
+  50,000/10,000/10,000, X float32 in [0, 1]) read with
+  :class:`~bpnn.datasets.safe_pickle.ArrayUnpickler`;
+* scikit-learn's bundled 8x8 digits.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+
+from bpnn.datasets.catalog import FASHION_MNIST_CLASSES
+from bpnn.datasets.idx import IDX_FILE_ROLES, find_idx_files, read_idx_pair
+from bpnn.datasets.safe_pickle import safe_loads
+from bpnn.exceptions import DataError
+
+__all__ = [
+    "RawData",
+    "read_digits",
+    "read_idx_files",
+    "read_idx_folder",
+    "read_npz",
+    "read_pickle",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Seed of the fixed 75/25 stratified train/test split of the digits.
+DIGITS_SPLIT_SEED = 0
+
+
+@dataclass
+class RawData:
+    """Arrays as stored in a source, before any preparation.
+
+    Attributes
+    ----------
+    name : str
+        Data set name or path.
+    X_train, X_test : numpy.ndarray, shape (n, *image_shape)
+        Inputs as stored: ``uint8`` (divide by 255), or floats.
+    y_train, y_test : numpy.ndarray of int64, shape (n,)
+        Class indices.
+    classes : list of str
+        Class names, index = label.
+    image_shape : tuple of int
+        Shape of one input, e.g. ``(28, 28)``.
+    scale : float
+        Divisor mapping the stored values to [0, 1].
+    source : str
+        Human-readable origin (paths).
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+    image_shape: tuple[int, ...]
+    scale: float
+    source: str
+
+
+def _class_names(label_arrays: Sequence[np.ndarray], origin: Path | None) -> list[str]:
+    n_classes = max((int(y.max()) + 1 for y in label_arrays if y.size), default=0)
+    if (
+        origin is not None
+        and n_classes == len(FASHION_MNIST_CLASSES)
+        and "fashion" in re.sub(r"[^a-z]", "", origin.name.lower())
+    ):
+        return list(FASHION_MNIST_CLASSES)
+    return [str(i) for i in range(n_classes)]
+
+
+def _image_shape(features: tuple[int, ...]) -> tuple[int, ...]:
+    """Image shape for per-example array shape ``features`` (flat or not)."""
+    if len(features) == 1:
+        side = math.isqrt(features[0])
+        if side * side == features[0]:
+            return (side, side)
+    return tuple(features)
+
+
+def _check_pixels(X: np.ndarray, what: str) -> float:
+    """Return the divisor mapping ``X`` to [0, 1], or raise if impossible."""
+    if X.dtype == np.uint8:
+        return 255.0
+    if X.size == 0:
+        return 1.0
+    lo, hi = float(X.min()), float(X.max())
+    if X.dtype.kind == "f":
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise DataError(f"{what}: inputs contain NaN or infinity; the file is damaged")
+        if lo >= 0.0 and hi <= 1.0:
+            return 1.0
+        raise DataError(
+            f"{what}: float inputs must lie in [0, 1], found [{lo:g}, {hi:g}]; "
+            f"store uint8 pixels (0..255) or floats scaled to [0, 1]"
+        )
+    if X.dtype.kind in "iu" and lo >= 0 and hi <= 255:
+        return 255.0
+    raise DataError(
+        f"{what}: inputs of dtype {X.dtype} with range [{lo:g}, {hi:g}] are not "
+        f"pixels; store uint8 (0..255) or floats in [0, 1]"
+    )
+
+
+def _check_labels(y: np.ndarray, what: str) -> np.ndarray:
+    if y.ndim != 1:
+        raise DataError(f"{what}: labels must have shape (n,), got {y.shape}")
+    if y.dtype.kind not in "iu":
+        if y.dtype.kind == "f" and y.size and np.all(np.mod(y, 1) == 0):
+            y = y.astype(np.int64)
+        else:
+            raise DataError(
+                f"{what}: labels must be integer class indices, got dtype {y.dtype}"
+            )
+    y = y.astype(np.int64, copy=False)
+    if y.size and y.min() < 0:
+        raise DataError(f"{what}: negative label {y.min()}; labels must be 0..k-1")
+    return y
+
+
+def _as_images(X: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    return X.reshape((X.shape[0],) + image_shape)
+
+
+def read_idx_files(
+    files: dict[str, Path], *, name: str, classes: Sequence[str] | None = None
+) -> RawData:
+    """Read the four IDX files given by role.
+
+    Parameters
+    ----------
+    files : dict of str to pathlib.Path
+        Keys ``train_images``, ``train_labels``, ``test_images``, ``test_labels``.
+    name : str
+        Name given to the data set.
+    classes : sequence of str, optional
+        Class names; default ``"0".."k-1"`` (Fashion-MNIST's names if the
+        folder's name contains "fashion").
+
+    Returns
+    -------
+    RawData
+        ``uint8`` images of shape (n, rows, cols), scale 255.
+
+    Raises
+    ------
+    bpnn.exceptions.DataError
+        If any file is invalid (see :func:`bpnn.datasets.idx.read_idx`), the
+        image and label counts differ, images are not uint8, or train and test
+        image sizes differ.
+    """
+    X_train, y_train = read_idx_pair(files["train_images"], files["train_labels"])
+    X_test, y_test = read_idx_pair(files["test_images"], files["test_labels"])
+    for role in ("train_images", "test_images"):
+        X = X_train if role == "train_images" else X_test
+        if X.dtype != np.uint8:
+            raise DataError(
+                f"{files[role]}: images must be uint8 (IDX type 0x08), the file "
+                f"stores {X.dtype}; convert it with bpnn.datasets.write_idx"
+            )
+    if X_train.shape[1:] != X_test.shape[1:]:
+        raise DataError(
+            f"{files['train_images']} holds images of {X_train.shape[1:]} but "
+            f"{files['test_images']} holds {X_test.shape[1:]}; both must have the "
+            f"same size"
+        )
+    folder = files["train_images"].parent
+    names = list(classes) if classes is not None else _class_names((y_train, y_test), folder)
+    too_big = max(int(y.max()) if y.size else -1 for y in (y_train, y_test))
+    if too_big >= len(names):
+        raise DataError(
+            f"{files['train_labels']}: label {too_big} but the data set has only "
+            f"{len(names)} classes; the label files do not belong to this data set"
+        )
+    return RawData(
+        name=name,
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
+        classes=names,
+        image_shape=tuple(X_train.shape[1:]),
+        scale=255.0,
+        source=", ".join(str(files[r]) for r in IDX_FILE_ROLES),
+    )
+
+
+def read_idx_folder(folder: PathLike) -> RawData:
+    """Read a folder holding the four IDX files.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Holds ``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
+        ``t10k-images-idx3-ubyte[.gz]`` and ``t10k-labels-idx1-ubyte[.gz]``
+        (``train-images.idx3-ubyte`` style names are accepted too).
+
+    Returns
+    -------
+    RawData
+
+    Raises
+    ------
+    bpnn.exceptions.DataError
+        If a file is missing or invalid.
+    """
+    folder = Path(folder)
+    found, missing = find_idx_files(folder)
+    if missing:
+        raise DataError(
+            f"{folder}: missing IDX file(s) {', '.join(missing)}; a data folder "
+            f"must hold the four files train-images-idx3-ubyte, "
+            f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+            f"t10k-labels-idx1-ubyte (each optionally .gz)"
+        )
+    return read_idx_files(found, name=str(folder))
+
+
+def read_npz(path: PathLike) -> RawData:
+    """Read Keras' ``mnist.npz`` (or any npz with the same four arrays).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An ``.npz`` archive with ``x_train`` (n, 28, 28) uint8, ``y_train``
+        (n,), ``x_test``, ``y_test``.  Loaded with ``allow_pickle=False``:
+        object arrays are refused.
+
+    Returns
+    -------
+    RawData
+
+    Raises
+    ------
+    bpnn.exceptions.DataError
+        If the archive is damaged, lacks a key, holds object arrays, or the
+        arrays disagree in length.
+    """
+    path = Path(path)
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise DataError(f"{path}: holds a single array, not an npz archive")
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise DataError(
+                    f"{path}: missing array(s) {', '.join(missing)} (found "
+                    f"{', '.join(npz.files) or 'none'}); an MNIST npz must hold "
+                    f"x_train, y_train, x_test and y_test like Keras' mnist.npz"
+                )
+            for k in keys:
+                arrays[k] = npz[k]
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(
+            f"{path}: refused ({exc}); bpnn loads npz files with allow_pickle=False, "
+            f"so arrays must be plain numbers, not Python objects; re-save them "
+            f"with numeric dtypes (uint8 images, integer labels)"
+        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(
+            f"{path}: not a readable npz archive ({type(exc).__name__}: {exc}); "
+            f"download or copy the file again"
+        ) from None
+    for split in ("train", "test"):
+        X, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if X.ndim < 2:
+            raise DataError(f"{path}: x_{split} must have shape (n, ...), got {X.shape}")
+        if X.shape[0] != y.shape[0]:
+            raise DataError(
+                f"{path}: x_{split} holds {X.shape[0]} inputs but y_{split} holds "
+                f"{y.shape[0]} labels; the file is damaged or mixed up"
+            )
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise DataError(
+            f"{path}: x_train inputs have shape {arrays['x_train'].shape[1:]} but "
+            f"x_test inputs {arrays['x_test'].shape[1:]}; both must match"
+        )
+    y_train = _check_labels(arrays["y_train"], f"{path} y_train")
+    y_test = _check_labels(arrays["y_test"], f"{path} y_test")
+    scales = {_check_pixels(arrays[k], f"{path} {k}") for k in ("x_train", "x_test")}
+    if len(scales) != 1:
+        raise DataError(f"{path}: x_train and x_test are stored in different ranges")
+    image_shape = _image_shape(arrays["x_train"].shape[1:])
+    return RawData(
+        name=str(path),
+        X_train=_as_images(arrays["x_train"], image_shape),
+        y_train=y_train,
+        X_test=_as_images(arrays["x_test"], image_shape),
+        y_test=y_test,
+        classes=_class_names((y_train, y_test), path),
+        image_shape=image_shape,
+        scale=scales.pop(),
+        source=str(path),
+    )
+
+
+def read_pickle(path: PathLike) -> RawData:
+    """Read the classic pickled ``mnist.pkl.gz`` safely.
+
+    The file holds ``((X_train, y_train), (X_valid, y_valid), (X_test, y_test))``
+    with 50,000 / 10,000 / 10,000 rows, X float32 of shape (n, 784) in [0, 1].
+    Training and validation are concatenated in that order (60,000 rows, the
+    same order as MNIST's training file), so ``validation=10000`` gives back
+    exactly the file's own validation part.  Unpickling is restricted to NumPy
+    arrays (see :mod:`bpnn.datasets.safe_pickle`); it is a Python 2 pickle, read
+    with ``encoding="latin1"``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.pkl.gz`` (gzip) or ``.pkl`` (raw).
+
+    Returns
+    -------
+    RawData
+
+    Raises
+    ------
+    bpnn.exceptions.DataError
+        If the file is damaged, names anything but NumPy array builders, or
+        does not have the expected structure.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except EOFError as exc:
+            raise DataError(
+                f"{path}: truncated gzip stream ({exc}); download or copy it again"
+            ) from None
+        except (zlib.error, OSError) as exc:
+            raise DataError(f"{path}: corrupt gzip stream ({exc}); download it again") from None
+    obj = safe_loads(raw, source=str(path))
+    layout = (
+        "a tuple of three (X, y) pairs (train, validation, test) like the classic "
+        "mnist.pkl.gz"
+    )
+    if not isinstance(obj, (tuple, list)) or len(obj) != 3:
+        raise DataError(f"{path}: expected {layout}, found {type(obj).__name__}")
+    parts = []
+    for part_name, part in zip(("train", "validation", "test"), obj):
+        if (
+            not isinstance(part, (tuple, list))
+            or len(part) != 2
+            or not all(isinstance(a, np.ndarray) for a in part)
+        ):
+            raise DataError(f"{path}: the {part_name} part is not an (X, y) pair of arrays; expected {layout}")
+        X, y = part
+        what = f"{path} ({part_name} part)"
+        if X.ndim < 2 or X.shape[0] != y.shape[0]:
+            raise DataError(
+                f"{what}: X has shape {X.shape} and y {y.shape}; X must be (n, ...) "
+                f"with one label per row"
+            )
+        parts.append((X, _check_labels(y, what), _check_pixels(X, what)))
+    if len({p[0].shape[1:] for p in parts}) != 1 or len({p[2] for p in parts}) != 1:
+        raise DataError(f"{path}: the three parts differ in input shape or range")
+    image_shape = _image_shape(parts[0][0].shape[1:])
+    X_train = np.concatenate([parts[0][0], parts[1][0]])
+    y_train = np.concatenate([parts[0][1], parts[1][1]])
+    X_test, y_test = parts[2][0], parts[2][1]
+    return RawData(
+        name=str(path),
+        X_train=_as_images(X_train, image_shape),
+        y_train=y_train,
+        X_test=_as_images(X_test, image_shape),
+        y_test=y_test,
+        classes=_class_names((y_train, y_test), path),
+        image_shape=image_shape,
+        scale=parts[0][2],
+        source=str(path),
+    )
+
+
+def read_digits() -> RawData:
+    """Load scikit-learn's bundled 8x8 digits with a fixed stratified test split.
+
+    1,797 images of 64 features valued 0..16 (scale 16), 10 classes.  The test
+    set is 25 % held out, stratified, with ``random_state=0``
+    (``train_test_split(test_size=0.25, stratify=y, random_state=0)``): 1,347
+    training and 450 test images, the same on every call.
+
+    Returns
+    -------
+    RawData
+        float64 images of shape (n, 8, 8), scale 16.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    y = y.astype(np.int64)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=DIGITS_SPLIT_SEED
+    )
+    return RawData(
+        name="digits",
+        X_train=_as_images(X_train, (8, 8)),
+        y_train=y_train,
+        X_test=_as_images(X_test, (8, 8)),
+        y_test=y_test,
+        classes=[str(i) for i in range(10)],
+        image_shape=(8, 8),
+        scale=16.0,
+        source="sklearn.datasets.load_digits",
+    )

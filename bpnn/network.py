@@ -1,0 +1,397 @@
+"""The feed-forward network: layers, the forward pass and backpropagation.
+
+Training loops live in :mod:`bpnn.training`, update rules in
+:mod:`bpnn.optimizers`; this module holds the model and the four equations.
+
+Batch-first notation (one sample per row, m rows in a mini-batch)::
+
+    Z^l = A^(l-1) W^l + b^l,  A^l = σ(Z^l)                     forward
+    BP1  δ^L = ∇_A C ⊙ σ'(Z^L)                                  output error
+    BP2  δ^l = (δ^(l+1) (W^(l+1))ᵀ) ⊙ σ'(Z^l)                  hidden error
+    BP3  ∂C/∂b^l = (1/m) Σ_rows δ^l
+    BP4  ∂C/∂W^l = (1/m) (A^(l-1))ᵀ δ^l
+
+All parameters live in one flat buffer (weights first, then biases) with
+each layer's ``W`` and ``b`` a view into it, and likewise the gradients, so
+an optimizer updates the whole network in a few vectorised passes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from . import _validation
+from .activations import Activation, get_activation
+from .costs import Cost, get_cost
+from .initializers import Initializer, get_initializer
+from .layers import Dense, Dropout, Layer
+
+__all__ = ["Network", "Evaluation"]
+
+#: rows per chunk when predicting, to bound memory on large inputs
+PREDICT_CHUNK = 8192
+
+
+class Evaluation(NamedTuple):
+    """Result of :meth:`Network.evaluate`."""
+
+    accuracy: float
+    loss: float
+    correct: int
+    total: int
+
+    @property
+    def error_rate(self) -> float:
+        return 1.0 - self.accuracy
+
+
+def _resolve_seed(seed) -> tuple[np.random.Generator, int | None]:
+    if isinstance(seed, np.random.Generator):
+        return seed, None
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or a numpy.random.Generator, got {seed!r}")
+    return np.random.default_rng(int(seed)), int(seed)
+
+
+class Network:
+    """A fully connected feed-forward network trained by backpropagation.
+
+    Parameters
+    ----------
+    layers : sequence of int, or sequence of Layer
+        Layer sizes such as ``[784, 100, 10]`` (input, hidden..., output), or
+        a list of :class:`~bpnn.layers.Dense` and :class:`~bpnn.layers.Dropout`
+        layers whose widths chain, the last one Dense.
+    activation : str or Activation, default "sigmoid"
+        Hidden-layer activation (used when ``layers`` are sizes).
+    output_activation : str or Activation, optional
+        Output-layer activation; defaults to ``activation``.
+    cost : {"quadratic", "cross_entropy"}, default "quadratic"
+        ``cross_entropy`` is per-unit for sigmoid outputs and categorical
+        (fused with the logits) for softmax outputs.
+    init : str or callable, default "normal"
+        Initialiser for layers that do not name their own.
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, numpy.random.Generator or None
+        Seeds the network's own ``numpy.random.Generator``, which draws the
+        initial weights, the shuffling and the dropout masks.  ``None`` draws
+        a fresh seed and records it in :attr:`seed`.
+    dropout : float, default 0.0
+        With sizes, insert ``Dropout(dropout)`` after every hidden layer.
+
+    Attributes
+    ----------
+    sizes : list of int
+    layers : list of Layer
+    weights : list of ndarray, ``weights[l]`` of shape ``(n_l, n_{l+1})``
+    biases : list of ndarray, ``biases[l]`` of shape ``(n_{l+1},)``
+    rng : numpy.random.Generator
+    optimizer_ : Optimizer
+        The optimizer of the last :meth:`fit` (with its state).
+    history_ : History
+        The history of the last :meth:`fit`.
+
+    Examples
+    --------
+    >>> net = Network([784, 100, 10], activation="sigmoid", cost="quadratic", seed=0)
+    >>> net
+    Network(784-100-10, sigmoid, quadratic)
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int] | Sequence[Layer],
+        activation: str | Activation = "sigmoid",
+        output_activation: str | Activation | None = None,
+        cost: str | Cost = "quadratic",
+        init: str | Initializer = "normal",
+        dtype: str | np.dtype = "float32",
+        seed: int | np.random.Generator | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        self.dtype = _validation.check_dtype(dtype)
+        get_initializer(init)
+        self.init = init
+        self.rng, self.seed = _resolve_seed(seed)
+        layers = list(layers)
+        if layers and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in layers):
+            self.layers = self._layers_from_sizes(layers, activation, output_activation, dropout)
+        elif layers and all(isinstance(layer, Layer) for layer in layers):
+            if dropout:
+                raise ValueError("dropout= applies to layer sizes; with explicit layers add Dropout(p) layers")
+            self.layers = layers
+        else:
+            raise ValueError(
+                f"layers must be a list of at least two positive sizes like [784, 100, 10] "
+                f"or a list of Dense/Dropout layers, got {layers!r}"
+            )
+        self._check_layers()
+        self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
+        self.sizes = [self.dense_layers[0].n_in] + [layer.n_out for layer in self.dense_layers]
+        self.output_layer = self.dense_layers[-1]
+        self.cost = get_cost(cost, self.output_layer.activation)
+        for layer in self.layers:
+            layer.build(self.rng, self.dtype, init)
+        self._allocate_flat()
+        self.optimizer_ = None
+        self.history_ = None
+
+    # -- construction -------------------------------------------------------
+    @staticmethod
+    def _layers_from_sizes(sizes, activation, output_activation, dropout) -> list[Layer]:
+        if len(sizes) < 2 or any(n < 1 for n in sizes):
+            raise ValueError(f"layer sizes must be at least two positive integers like [784, 100, 10], got {sizes!r}")
+        hidden = get_activation(activation)
+        output = get_activation(output_activation) if output_activation is not None else hidden
+        layers: list[Layer] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = i == len(sizes) - 2
+            layers.append(Dense(n_in, n_out, output if last else type(hidden)(**vars(hidden))))
+            if not last and dropout:
+                layers.append(Dropout(dropout))
+        return layers
+
+    def _check_layers(self) -> None:
+        if not isinstance(self.layers[-1], Dense):
+            raise ValueError("the last layer must be Dense (the output layer)")
+        width = None
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                if width is not None and layer.n_in != width:
+                    raise ValueError(
+                        f"layer {i} ({layer!r}) takes {layer.n_in} inputs but the layer before it "
+                        f"gives {width}; make n_in equal the previous n_out"
+                    )
+                width = layer.n_out
+            elif isinstance(layer, Dropout):
+                if width is None:
+                    raise ValueError("a Dropout layer cannot come first; put it after a Dense layer")
+                layer.n_in = layer.n_out = width
+            else:
+                raise ValueError(f"unsupported layer {layer!r}; use Dense and Dropout")
+        if len(set(map(id, self.layers))) != len(self.layers):
+            raise ValueError("the same layer object appears twice; create a new layer for each position")
+
+    def _allocate_flat(self) -> None:
+        """Move all parameters into one flat array (weights first) and bind views."""
+        shapes = [(layer.n_in, layer.n_out) for layer in self.dense_layers]
+        n_w = sum(a * b for a, b in shapes)
+        n_b = sum(b for _, b in shapes)
+        self.flat_params = np.empty(n_w + n_b, self.dtype)
+        self.flat_grads = np.zeros(n_w + n_b, self.dtype)
+        self.n_weight_params = n_w
+        w_off, b_off = 0, n_w
+        for layer, (a, b) in zip(self.dense_layers, shapes):
+            W = self.flat_params[w_off:w_off + a * b].reshape(a, b)
+            bias = self.flat_params[b_off:b_off + b]
+            W[...] = layer.W
+            bias[...] = layer.b
+            layer.bind(W, bias,
+                       self.flat_grads[w_off:w_off + a * b].reshape(a, b),
+                       self.flat_grads[b_off:b_off + b])
+            w_off += a * b
+            b_off += b
+        # nothing below the first layer needs ∂C/∂X
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                layer.propagate_input_grad = False
+                break
+
+    # -- parameters ---------------------------------------------------------
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """``weights[l]`` of shape ``(n_l, n_{l+1})`` (views: edit in place)."""
+        return [layer.W for layer in self.dense_layers]
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        """``biases[l]`` of shape ``(n_{l+1},)`` (views: edit in place)."""
+        return [layer.b for layer in self.dense_layers]
+
+    @property
+    def n_params(self) -> int:
+        return int(self.flat_params.size)
+
+    def set_params(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> None:
+        """Copy the given weights and biases into the network (shapes must match)."""
+        if len(weights) != len(self.dense_layers) or len(biases) != len(self.dense_layers):
+            raise ValueError(
+                f"expected {len(self.dense_layers)} weight matrices and bias vectors, "
+                f"got {len(weights)} and {len(biases)}"
+            )
+        for l, (layer, W, b) in enumerate(zip(self.dense_layers, weights, biases)):
+            W, b = np.asarray(W), np.asarray(b)
+            if W.shape != layer.W.shape or b.shape != layer.b.shape:
+                raise ValueError(
+                    f"layer {l}: weights {W.shape} and biases {b.shape} do not fit "
+                    f"{layer.W.shape} and {layer.b.shape}"
+                )
+            if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                raise ValueError(f"layer {l}: the weights or biases contain NaN or infinity")
+        for layer, W, b in zip(self.dense_layers, weights, biases):
+            layer.W[...] = W
+            layer.b[...] = b
+
+    @property
+    def n_inputs(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.sizes[-1]
+
+    def config(self) -> dict:
+        """The architecture as JSON-serialisable data (no weights)."""
+        return {
+            "layers": [layer.config() for layer in self.layers],
+            "cost": self.cost.name,
+            "init": self.init if isinstance(self.init, str) else getattr(self.init, "__name__", None),
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, seed=None) -> "Network":
+        """Rebuild an (untrained) network from :meth:`config`."""
+        layers: list[Layer] = []
+        for cfg in config["layers"]:
+            if cfg["type"] == "Dense":
+                act = get_activation(cfg["activation"])
+                if "alpha" in cfg and hasattr(act, "alpha"):
+                    act = type(act)(cfg["alpha"])
+                layers.append(Dense(cfg["n_in"], cfg["n_out"], act, cfg.get("init")))
+            elif cfg["type"] == "Dropout":
+                layers.append(Dropout(cfg["p"]))
+            else:
+                raise ValueError(f"unknown layer type {cfg['type']!r}")
+        return cls(layers, cost=config["cost"], init=config.get("init") or "normal",
+                   dtype=config["dtype"], seed=config.get("seed") if seed is None else seed)
+
+    def astype(self, dtype) -> "Network":
+        """A copy of the network with parameters in ``dtype`` (e.g. float64 for gradient checks)."""
+        config = self.config()
+        config["dtype"] = _validation.check_dtype(dtype).name
+        clone = Network.from_config(config, seed=np.random.default_rng(0))
+        clone.flat_params[...] = self.flat_params
+        clone.seed = self.seed
+        clone.rng = np.random.default_rng()
+        clone.rng.bit_generator.state = self.rng.bit_generator.state
+        return clone
+
+    def copy(self) -> "Network":
+        """An independent copy with the same weights, dtype and RNG state."""
+        return self.astype(self.dtype)
+
+    # -- forward ------------------------------------------------------------
+    def _output(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inference on validated rows: output ``(Z^L, A^L)``, each ``(n, k)``."""
+        zs, As = [], []
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            A = X[start:start + PREDICT_CHUNK]
+            for layer in self.layers[:-1]:
+                A = layer.forward(A, training=False)
+            Z, A = self.output_layer.forward_logits(A)
+            zs.append(Z)
+            As.append(A)
+        if len(zs) == 1:
+            return zs[0], As[0]
+        return np.concatenate(zs), np.concatenate(As)
+
+    def feedforward(self, X: np.ndarray) -> np.ndarray:
+        """The network's output A^L for inputs ``X`` of shape ``(n, n_inputs)``; shape ``(n, n_outputs)``."""
+        return self._output(_validation.check_X(X, self.n_inputs, self.dtype))[1]
+
+    predict_proba = feedforward
+    predict_proba.__doc__ = """Outputs for every row, shape ``(n, n_outputs)``.
+
+        Probabilities for a softmax output; sigmoid activations in (0, 1) otherwise.
+        """
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class index of the largest output for every row, shape ``(n,)`` int64."""
+        return self.feedforward(X).argmax(axis=1)
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> Evaluation:
+        """Accuracy, mean cost, number correct and total on ``(X, y)``.
+
+        ``y`` holds class indices ``(n,)`` or targets ``(n, n_outputs)``.
+        """
+        X = _validation.check_X(X, self.n_inputs, self.dtype)
+        labels, targets = _validation.check_y(y, X.shape[0], self.n_outputs, self.dtype)
+        return self._score(X, labels, targets)
+
+    def _score(self, X: np.ndarray, labels: np.ndarray, targets: np.ndarray) -> Evaluation:
+        """:meth:`evaluate` on inputs that are already validated."""
+        Z, A = self._output(X)
+        correct = int(np.count_nonzero(A.argmax(axis=1) == labels))
+        loss = self.cost.value(Z, A, targets)
+        return Evaluation(correct / X.shape[0], loss, correct, int(X.shape[0]))
+
+    # -- backpropagation ----------------------------------------------------
+    def backprop(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """One forward and backward pass over the mini-batch ``(X, Y)``.
+
+        ``X`` is ``(m, n_inputs)`` and ``Y`` the targets ``(m, n_outputs)``,
+        both already of the network's dtype.  Afterwards every layer's
+        ``nabla_W``/``nabla_b`` (views into :attr:`flat_grads`) hold the
+        gradient of the mean cost over the m rows.  Returns the output A^L
+        (a buffer reused by the next call).
+        """
+        A = X
+        for layer in self.layers:
+            A = layer.forward(A, training=True)
+        out = self.output_layer
+        # BP1: δ^L = ∇_A C ⊙ σ'(Z^L), divided by m here once so that the
+        # sums of BP3 and BP4 are the gradient of the mean cost.
+        delta = self.cost.delta(out.Z, A, Y, out.activation, out=out._buffers(X.shape[0])["delta"])
+        delta *= 1.0 / X.shape[0]
+        grad = out.backward_delta(delta)                 # BP3, BP4 for layer L
+        for layer in reversed(self.layers[:-1]):
+            grad = layer.backward(grad)                  # BP2, then BP3, BP4
+        return A
+
+    def gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradient of the mean cost over the rows of ``X`` (dropout off).
+
+        Returns
+        -------
+        nabla_w : list of ndarray, shapes as :attr:`weights`
+        nabla_b : list of ndarray, shapes as :attr:`biases`
+        """
+        X = _validation.check_X(X, self.n_inputs, self.dtype)
+        _, targets = _validation.check_y(y, X.shape[0], self.n_outputs, self.dtype)
+        dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
+        saved = [layer.p for layer in dropouts]
+        try:
+            for layer in dropouts:
+                layer.p = 0.0
+            self.backprop(X, targets)
+        finally:
+            for layer, p in zip(dropouts, saved):
+                layer.p = p
+        return ([layer.nabla_W.copy() for layer in self.dense_layers],
+                [layer.nabla_b.copy() for layer in self.dense_layers])
+
+    # -- training -----------------------------------------------------------
+    def fit(self, X, y, epochs: int = 30, batch_size: int = 10, eta: float | None = None, **kwargs):
+        """Train with mini-batch gradient descent; see :func:`bpnn.training.fit`.
+
+        Returns the :class:`~bpnn.training.History`.
+        """
+        from .training import fit
+
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, eta=eta, **kwargs)
+
+    # -- text ---------------------------------------------------------------
+    def __repr__(self) -> str:
+        hidden = {layer.activation.name for layer in self.dense_layers[:-1]}
+        out = self.output_layer.activation.name
+        acts = sorted(hidden) if hidden else []
+        if acts != [out]:
+            acts.append(out)
+        arch = "-".join(str(n) for n in self.sizes)
+        return f"Network({arch}, {', '.join(acts)}, {self.cost.name})"

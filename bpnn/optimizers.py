@@ -1,0 +1,273 @@
+"""Optimizers: the update rules of gradient descent, separate from the layers.
+
+An optimizer is given a list of parameter arrays and the list of their
+gradients (the gradient of the *mean* cost over the mini-batch, so the
+sources' "η/m times the summed gradient" is ``eta * grad``) and updates the
+parameters in place.  Its state (velocities, moments) lives in lists aligned
+with the parameters, as in scikit-learn.  ``state_dict()`` and
+``load_state_dict()`` capture and restore everything, so a checkpointed run
+resumes exactly.
+
+``step`` uses the gradient arrays as scratch space: their contents are
+undefined afterwards.
+
+Update rules (g = ∂C/∂p):
+
+* SGD:       p ← p - η g
+* Momentum:  v ← μ v - η g;  p ← p + v
+* Nesterov:  v ← μ v - η g;  p ← p + μ v - η g
+* RMSprop:   s ← ρ s + (1 - ρ) g²;  p ← p - η g / (√s + ε)
+* Adam:      t ← t + 1;  m ← β₁ m + (1 - β₁) g;  v ← β₂ v + (1 - β₂) g²;
+             m̂ = m / (1 - β₁ᵗ);  v̂ = v / (1 - β₂ᵗ);  p ← p - η m̂ / (√v̂ + ε)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Momentum",
+    "Nesterov",
+    "RMSprop",
+    "Adam",
+    "OPTIMIZERS",
+    "get_optimizer",
+]
+
+
+class Optimizer:
+    """Base class.  Subclasses name their state lists in ``state_names``."""
+
+    name: str = ""
+    default_eta: float = 0.1
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, eta: float | None = None) -> None:
+        self.eta = _positive("eta", self.default_eta if eta is None else eta)
+        #: the learning rate a schedule scales (eta = initial_eta * factor(epoch))
+        self.initial_eta = self.eta
+        self.t = 0
+        self.state: dict[str, list[np.ndarray]] = {}
+
+    def _ensure_state(self, params: list[np.ndarray]) -> None:
+        for key in self.state_names:
+            existing = self.state.get(key)
+            if existing is None or len(existing) != len(params):
+                self.state[key] = [np.zeros_like(p) for p in params]
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Update every ``params[i]`` in place from ``grads[i]``."""
+        self._ensure_state(params)
+        self.t += 1
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self._update(i, p, g)
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, float]:
+        return {"eta": self.eta}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue: name, hyper-parameters, step count, state arrays (copies)."""
+        return {
+            "name": self.name,
+            "hyperparameters": self.hyperparameters(),
+            "initial_eta": self.initial_eta,
+            "t": self.t,
+            "state": {k: [a.copy() for a in v] for k, v in self.state.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`; the arrays must match in count, shape and dtype."""
+        if state.get("name") != self.name:
+            raise ValueError(
+                f"optimizer state is for {state.get('name')!r}, not {self.name!r}; "
+                f"resume with the optimizer the run was started with"
+            )
+        for key, value in state.get("hyperparameters", {}).items():
+            setattr(self, key, float(value))
+        self.initial_eta = float(state.get("initial_eta", self.eta))
+        self.t = int(state.get("t", 0))
+        arrays = state.get("state", {})
+        missing = set(self.state_names) - set(arrays)
+        if self.t and missing:
+            raise ValueError(f"optimizer state lacks {sorted(missing)}; the checkpoint is incomplete")
+        current = self.state
+        new_state = {k: [np.array(a, copy=True) for a in arrays[k]] for k in self.state_names if k in arrays}
+        for k, arrs in new_state.items():
+            if k in current and len(current[k]) == len(arrs):
+                for old, new in zip(current[k], arrs):
+                    if old.shape != new.shape or old.dtype != new.dtype:
+                        raise ValueError(
+                            f"optimizer state {k!r} has an array of shape {new.shape} {new.dtype}, "
+                            f"expected {old.shape} {old.dtype}; the checkpoint is for another network"
+                        )
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v:g}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({hp})"
+
+
+def _positive(name: str, value: float) -> float:
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+def _fraction(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+class SGD(Optimizer):
+    """Plain (stochastic, mini-batch or full-batch) gradient descent: p ← p - η g."""
+
+    name = "sgd"
+    default_eta = 0.1
+
+    def _update(self, i, p, g):
+        g *= self.eta
+        p -= g
+
+
+class Momentum(Optimizer):
+    """Momentum: v ← μ v - η g;  p ← p + v."""
+
+    name = "momentum"
+    default_eta = 0.1
+    state_names = ("velocity",)
+
+    def __init__(self, eta: float | None = None, mu: float = 0.9) -> None:
+        super().__init__(eta)
+        self.mu = _fraction("mu", mu)
+
+    def hyperparameters(self):
+        return {"eta": self.eta, "mu": self.mu}
+
+    def _update(self, i, p, g):
+        v = self.state["velocity"][i]
+        v *= self.mu
+        g *= self.eta
+        v -= g
+        p += v
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum: v ← μ v - η g;  p ← p + μ v - η g."""
+
+    name = "nesterov"
+
+    def _update(self, i, p, g):
+        v = self.state["velocity"][i]
+        v *= self.mu
+        g *= self.eta
+        v -= g          # v = μ v_old - η g
+        p -= g          # p - η g
+        g[...] = v
+        g *= self.mu
+        p += g          # + μ v
+
+
+class RMSprop(Optimizer):
+    """RMSprop: s ← ρ s + (1 - ρ) g²;  p ← p - η g / (√s + ε)."""
+
+    name = "rmsprop"
+    default_eta = 0.001
+    state_names = ("square_avg",)
+
+    def __init__(self, eta: float | None = None, rho: float = 0.9, epsilon: float = 1e-8) -> None:
+        super().__init__(eta)
+        self.rho = _fraction("rho", rho)
+        self.epsilon = _positive("epsilon", epsilon)
+
+    def hyperparameters(self):
+        return {"eta": self.eta, "rho": self.rho, "epsilon": self.epsilon}
+
+    def _update(self, i, p, g):
+        s = self.state["square_avg"][i]
+        s *= self.rho
+        s += (1.0 - self.rho) * (g * g)
+        denom = np.sqrt(s)
+        denom += self.epsilon
+        g /= denom
+        g *= self.eta
+        p -= g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, Algorithm 1) with bias correction.
+
+    m ← β₁ m + (1 - β₁) g;  v ← β₂ v + (1 - β₂) g²;
+    p ← p - η m̂ / (√v̂ + ε), m̂ = m / (1 - β₁ᵗ), v̂ = v / (1 - β₂ᵗ).
+
+    Computed as p ← p - [η √(1-β₂ᵗ) / (1-β₁ᵗ)] · m / (√v + ε √(1-β₂ᵗ)),
+    which is the same number with fewer passes over memory.
+    """
+
+    name = "adam"
+    default_eta = 0.001
+    state_names = ("m", "v")
+
+    def __init__(
+        self,
+        eta: float | None = None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> None:
+        super().__init__(eta)
+        self.beta1 = _fraction("beta1", beta1)
+        self.beta2 = _fraction("beta2", beta2)
+        self.epsilon = _positive("epsilon", epsilon)
+
+    def hyperparameters(self):
+        return {"eta": self.eta, "beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
+
+    def _update(self, i, p, g):
+        m, v = self.state["m"][i], self.state["v"][i]
+        bc1 = 1.0 - self.beta1 ** self.t
+        sqrt_bc2 = (1.0 - self.beta2 ** self.t) ** 0.5
+        # m ← β₁ m + (1 - β₁) g
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        # v ← β₂ v + (1 - β₂) g², using g as scratch
+        v *= self.beta2
+        g *= g
+        g *= 1.0 - self.beta2
+        v += g
+        denom = np.sqrt(v, out=g)
+        denom += self.epsilon * sqrt_bc2
+        np.divide(m, denom, out=denom)
+        denom *= self.eta * sqrt_bc2 / bc1
+        p -= denom
+
+
+#: The optimizers by their string names.
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam, RMSprop)
+}
+
+
+def get_optimizer(optimizer: str | Optimizer, eta: float | None = None, **kwargs: float) -> Optimizer:
+    """An optimizer from a name (with ``eta`` and hyper-parameters) or an instance.
+
+    For an instance, a given ``eta`` replaces its learning rate.
+    """
+    if isinstance(optimizer, Optimizer):
+        if eta is not None:
+            optimizer.eta = optimizer.initial_eta = _positive("eta", eta)
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()](eta, **kwargs)
+    raise ValueError(
+        f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
+    )
