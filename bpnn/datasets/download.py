@@ -7,7 +7,9 @@ looking in this order:
    argument, else the ``BPNN_DATA_DIR`` environment variable, else
    ``platformdirs.user_cache_dir("bpnn")``.  Files there are used if their
    checksums are right (so ``BPNN_DATA_DIR`` may point at any folder laid out
-   as ``mnist/`` and ``fashion-mnist/`` holding the four ``.gz`` files);
+   as ``mnist/`` and ``fashion-mnist/`` holding the four ``.gz`` files).  The
+   four files directly in ``<root>`` are accepted too when their checksums
+   are those of the requested data set;
 2. a system folder where a package installed the files (Debian's
    ``dataset-fashion-mnist`` puts them in ``/usr/share/datasets/fashion-mnist``);
    ``BPNN_FASHION_MNIST_DIR`` (``BPNN_MNIST_DIR`` for MNIST) overrides it;
@@ -154,22 +156,26 @@ def verify_file(path: PathLike, spec: FileSpec) -> str | None:
         return None
     try:
         digest = _sha256_of_file(path)
-        if digest in spec.gz_sha256:
-            _verified[key] = True
-            return None
-        if spec.payload_sha256 is not None:
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    if digest in spec.gz_sha256:
+        _verified[key] = True
+        return None
+    extra = ""
+    if spec.payload_sha256 is not None:
+        try:
             payload = _sha256_of_payload(path)
+        except (OSError, EOFError, zlib.error) as exc:
+            extra = f" (and it does not decompress: {exc})"
+        else:
             if payload == spec.payload_sha256:
                 _verified[key] = True
                 return None
-    except (OSError, EOFError, zlib.error) as exc:
-        return f"cannot be read or decompressed ({exc})"
+            extra = (
+                f" (nor is the sha256 of its decompressed content "
+                f"{spec.payload_sha256})"
+            )
     expected = " or ".join(spec.gz_sha256)
-    extra = (
-        f" (nor is its decompressed sha256 {spec.payload_sha256})"
-        if spec.payload_sha256
-        else ""
-    )
     return f"has sha256 {digest}, expected {expected}{extra}"
 
 
@@ -244,7 +250,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code} {exc.response.reason}"
     if isinstance(exc, requests.ConnectionError):
-        return f"connection failed ({type(exc).__name__})"
+        reason = re.search(r"\[Errno -?\d+\] [^'\")]+|Name or service not known", str(exc))
+        return f"connection failed ({reason.group(0) if reason else type(exc).__name__})"
     if isinstance(exc, requests.Timeout):
         return "timed out"
     return f"{type(exc).__name__}: {exc}"
@@ -266,8 +273,9 @@ def _local_help(dataset: RemoteDataset, target: Path) -> str:
         f"bpnn needs the four files {names}. If this machine is offline, copy "
         f"them here from another machine and either pass their folder to "
         f"bpnn.datasets.load('/path/to/folder'), or put them in {target} "
-        f"(the '{dataset.name}' subfolder of the cache root, chosen by data_dir= "
-        f"or the BPNN_DATA_DIR environment variable), or set BPNN_MIRRORS to "
+        f"(the '{dataset.name}' subfolder of the cache root, which is chosen by "
+        f"data_dir= or the BPNN_DATA_DIR environment variable; the root itself "
+        f"is accepted too), or set BPNN_MIRRORS to "
         f"base URLs of a reachable server holding them."
     )
 
@@ -383,7 +391,9 @@ def fetch(
     if len(have) == len(dataset.files):
         return have
 
-    for folder in _system_dirs(dataset):
+    # The four files may also sit directly in the root (checksums tell MNIST
+    # from Fashion-MNIST), or in a system package's folder.
+    for folder in [root, *_system_dirs(dataset)]:
         if folder.is_dir():
             system = _verified_set(folder, dataset)
             if system is not None:

@@ -30,7 +30,14 @@ import numpy as np
 
 from bpnn.exceptions import DataError
 
-__all__ = ["IDX_FILE_ROLES", "IDX_TYPES", "find_idx_files", "read_idx", "read_idx_pair", "write_idx"]
+__all__ = [
+    "IDX_FILE_ROLES",
+    "IDX_TYPES",
+    "find_idx_files",
+    "read_idx",
+    "read_idx_pair",
+    "write_idx",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 

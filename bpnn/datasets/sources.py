@@ -73,6 +73,9 @@ class RawData:
         Divisor mapping the stored values to [0, 1].
     source : str
         Human-readable origin (paths).
+    auto_validation : int or float
+        What ``validation="auto"`` means for this source: 10000 (the usual
+        MNIST split) except 0.2 for the small digits set.
     """
 
     name: str
@@ -84,6 +87,7 @@ class RawData:
     image_shape: tuple[int, ...]
     scale: float
     source: str
+    auto_validation: Union[int, float] = 10000
 
 
 def _class_names(label_arrays: Sequence[np.ndarray], origin: Path | None) -> list[str]:
@@ -268,18 +272,31 @@ def read_npz(path: PathLike) -> RawData:
     keys = ("x_train", "y_train", "x_test", "y_test")
     arrays: dict[str, np.ndarray] = {}
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise DataError(f"{path}: holds a single array, not an npz archive")
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
+        # Our own handle: np.load leaks its handle when the archive is damaged.
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+            handle.seek(0)
+            if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
                 raise DataError(
-                    f"{path}: missing array(s) {', '.join(missing)} (found "
-                    f"{', '.join(npz.files) or 'none'}); an MNIST npz must hold "
-                    f"x_train, y_train, x_test and y_test like Keras' mnist.npz"
+                    f"{path}: not an npz archive (no zip signature at the start); "
+                    f"download or copy the file again"
                 )
-            for k in keys:
-                arrays[k] = npz[k]
+            npz = np.load(handle, allow_pickle=False)
+            if not hasattr(npz, "files"):
+                raise DataError(
+                    f"{path}: holds a single array, not an npz archive of x_train, "
+                    f"y_train, x_test and y_test"
+                )
+            with npz:
+                missing = [k for k in keys if k not in npz.files]
+                if missing:
+                    raise DataError(
+                        f"{path}: missing array(s) {', '.join(missing)} (found "
+                        f"{', '.join(npz.files) or 'none'}); an MNIST npz must hold "
+                        f"x_train, y_train, x_test and y_test like Keras' mnist.npz"
+                    )
+                for k in keys:
+                    arrays[k] = npz[k]
     except DataError:
         raise
     except ValueError as exc:
@@ -380,7 +397,10 @@ def read_pickle(path: PathLike) -> RawData:
             or len(part) != 2
             or not all(isinstance(a, np.ndarray) for a in part)
         ):
-            raise DataError(f"{path}: the {part_name} part is not an (X, y) pair of arrays; expected {layout}")
+            raise DataError(
+                f"{path}: the {part_name} part is not an (X, y) pair of arrays; "
+                f"expected {layout}"
+            )
         X, y = part
         what = f"{path} ({part_name} part)"
         if X.ndim < 2 or X.shape[0] != y.shape[0]:
@@ -439,4 +459,5 @@ def read_digits() -> RawData:
         image_shape=(8, 8),
         scale=16.0,
         source="sklearn.datasets.load_digits",
+        auto_validation=0.2,
     )
