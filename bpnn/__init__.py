@@ -26,3 +26,17 @@ __all__ = [
     "DivergenceError",
     "ModelFileError",
 ]
+
+
+# Submodules that pull in the tool's libraries (pooch, scikit-learn, matplotlib,
+# Pillow) are imported on first use, so ``import bpnn`` stays NumPy-only.
+_LAZY_SUBMODULES = {"datasets", "reference", "schedules", "optimizers", "activations",
+                    "costs", "initializers", "training", "layers", "network"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
