@@ -9,6 +9,7 @@ from .exceptions import BpnnError, DataError, DivergenceError, ModelFileError
 from .gradcheck import gradient_check
 from .layers import Dense, Dropout
 from .network import Evaluation, Network
+from .serialization import load, save
 from .training import Callback, EpochRecord, History
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "DataError",
     "DivergenceError",
     "ModelFileError",
+    "load",
+    "save",
 ]
 
 

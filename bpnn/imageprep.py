@@ -1,0 +1,351 @@
+"""Turn a user's own image into a network input, the way MNIST was made.
+
+MNIST's preparation (LeCun et al.): the digit is size-normalised to fit a
+20x20 box keeping its aspect ratio (anti-aliased, hence grey levels), then
+placed in a 28x28 field so that its centre of mass is at the field's centre.
+:func:`prepare_mnist` does the same to any photo or drawing:
+
+1. grey-scale (transparent parts count as white paper);
+2. invert when the background is light (MNIST is white ink on black);
+3. stretch the contrast so the background is 0 and the darkest ink 1;
+4. crop to the bounding box of the ink;
+5. resize so the longer side is 20 pixels, keeping the aspect ratio;
+6. paste into 28x28 with the centre of mass at pixel (14, 14) (MNIST's
+   digits have their centre of mass there, in 0-based pixel indices).
+
+scikit-learn's 8x8 digits were made from 32x32 bitmaps whose digits fill the
+height, cut into 4x4 blocks of on-pixel counts (0..16).  :func:`prepare_digits`
+fits the ink to the full height of 8 rows, keeping the aspect ratio, with
+area-averaging (the fraction of ink in each block, i.e. count / 16), and
+places it horizontally by its centre of mass.
+
+All functions return float32 images with values in [0, 1], white ink on black.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .exceptions import DataError
+
+__all__ = [
+    "MAX_PIXELS",
+    "ImageError",
+    "read_image",
+    "prepare_mnist",
+    "prepare_digits",
+    "prepare",
+    "load_inputs",
+    "save_image",
+    "standardize_inputs",
+    "unstandardize_inputs",
+]
+
+#: Images with more pixels than this are refused (decompression bombs).
+MAX_PIXELS = 40_000_000
+#: Ink threshold (of the stretched 0..1 range) that defines the bounding box.
+INK_THRESHOLD = 0.2
+
+
+class ImageError(DataError):
+    """An input image cannot be read or holds no digit."""
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as grey levels, transparent parts as white.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        PNG, JPEG or any format Pillow reads.
+    max_pixels : int
+        Refuse larger images before decoding them.
+
+    Returns
+    -------
+    ndarray of float64, shape (rows, cols)
+        Grey levels 0 (black) .. 255 (white).
+
+    Raises
+    ------
+    ImageError
+        Missing file, not an image, too large, or damaged.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above ~89 megapixels; the size check below refuses those anyway
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{path}: the image is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
+                    f"images over {max_pixels / 1e6:.0f} megapixels are refused"
+                )
+            img = ImageOps.exif_transpose(img)
+            img.load()
+            return _to_grey(img)
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"{path}: refused as a possible decompression bomb ({err})") from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{path} is not an image Pillow can read; give a PNG or JPEG file, or a .npy array"
+        ) from None
+    except (OSError, ValueError, SyntaxError) as err:
+        raise ImageError(f"{path}: the image is damaged or truncated ({err})") from None
+
+
+def _to_grey(img) -> np.ndarray:
+    from PIL import Image
+
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        return np.clip(a / top * 255.0, 0, 255)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("L"), dtype=np.float64)
+
+
+def _ink(grey: np.ndarray) -> np.ndarray:
+    """Steps 1-3: ink in [0, 1] on a 0 background, from grey levels 0..255."""
+    grey = np.asarray(grey, dtype=np.float64)
+    if grey.ndim != 2 or min(grey.shape) < 1:
+        raise ImageError(f"expected a 2-d grey image, got shape {grey.shape}")
+    if not np.isfinite(grey).all():
+        raise ImageError("the image contains NaN or infinite values")
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    background = float(np.median(border))
+    if background > 127.5:                       # dark ink on light paper
+        ink, background = 255.0 - grey, 255.0 - background
+    else:
+        ink = grey
+    contrast = float(ink.max()) - background
+    if contrast < 16:                            # fewer than 16 grey levels of ink
+        raise ImageError("no digit found: the image is blank or has almost no contrast")
+    return np.clip((ink - background) / contrast, 0.0, 1.0)
+
+
+def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def _resize(a: np.ndarray, rows: int, cols: int, resample: str = "LANCZOS") -> np.ndarray:
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32))
+    out = img.resize((cols, rows), getattr(Image.Resampling, resample))
+    return np.clip(np.asarray(out, dtype=np.float64), 0.0, 1.0)
+
+
+def prepare_mnist(grey: np.ndarray, box: int = 20, size: int = 28, centre: str = "mass") -> np.ndarray:
+    """MNIST's preparation of a grey image (see the module docstring).
+
+    Parameters
+    ----------
+    grey : ndarray, shape (rows, cols)
+        Grey levels 0..255, either polarity.
+    box : int
+        The longer side of the digit after resizing (20 in MNIST).
+    size : int
+        The output field (28 in MNIST).
+    centre : {"mass", "box"}
+        Place the centre of mass (MNIST) or of the bounding box (Fashion-MNIST,
+        whose objects fill the 28x28 field: ``box=28, centre="box"``) at the
+        field's centre.
+
+    Returns
+    -------
+    ndarray of float32, shape (size, size), values in [0, 1]
+    """
+    crop = _crop_to_ink(_ink(grey))
+    h, w = crop.shape
+    scale = box / max(h, w)
+    rows, cols = max(1, round(h * scale)), max(1, round(w * scale))
+    digit = _resize(crop, rows, cols)
+    if digit.max() <= 0:
+        raise ImageError("no digit found after resizing: the strokes are too faint or thin")
+    digit /= digit.max()
+    if centre == "box":
+        top, left = (size - rows) // 2, (size - cols) // 2
+    else:
+        # centre of mass of the resized digit, in its own pixel indices
+        mass = digit.sum()
+        cy = float((digit.sum(axis=1) * np.arange(rows)).sum() / mass)
+        cx = float((digit.sum(axis=0) * np.arange(cols)).sum() / mass)
+        middle = size // 2
+        top = int(np.clip(round(middle - cy), 0, size - rows))
+        left = int(np.clip(round(middle - cx), 0, size - cols))
+    field = np.zeros((size, size), dtype=np.float32)
+    field[top:top + rows, left:left + cols] = digit
+    return field
+
+
+def prepare_digits(grey: np.ndarray, size: int = 8) -> np.ndarray:
+    """scikit-learn digits' preparation: ink fills the height of an 8x8 grid.
+
+    Returns
+    -------
+    ndarray of float32, shape (size, size), values in [0, 1] (= count / 16)
+    """
+    crop = _crop_to_ink(_ink(grey))
+    h, w = crop.shape
+    cols = min(size, max(1, round(size * w / h)))
+    rows = size if cols < size or w <= h else max(1, round(size * h / w))
+    digit = _resize(crop, rows, cols, resample="BOX")
+    digit /= max(digit.max(), 1e-12)
+    # horizontally by centre of mass (the digits' mean is column 3.57 of 0..7)
+    cx = float((digit.sum(axis=0) * np.arange(cols)).sum() / max(digit.sum(), 1e-12))
+    field = np.zeros((size, size), dtype=np.float32)
+    top = (size - rows) // 2
+    left = int(np.clip(round((size - 1) / 2 + 0.07 - cx), 0, size - cols))
+    field[top:top + rows, left:left + cols] = digit
+    return field
+
+
+def prepare(grey: np.ndarray, image_shape: Sequence[int], layout: dict | None = None) -> np.ndarray:
+    """Prepare a grey image for a model whose inputs are ``image_shape`` images.
+
+    28x28 uses :func:`prepare_mnist`, 8x8 :func:`prepare_digits`; another
+    square shape ``s`` fits the digit into ``round(s * 20/28)`` pixels as
+    MNIST does.  ``layout`` may override ``box`` and ``centre`` of
+    :func:`prepare_mnist` (a model records them in its preprocessing).
+    """
+    shape = tuple(int(s) for s in image_shape)
+    layout = {k: v for k, v in (layout or {}).items() if k in ("box", "centre") and v is not None}
+    if shape == (28, 28):
+        return prepare_mnist(grey, **layout)
+    if shape == (8, 8):
+        return prepare_digits(grey)
+    if len(shape) == 2 and shape[0] == shape[1]:
+        return prepare_mnist(grey, box=max(1, round(shape[0] * 20 / 28)), size=shape[0])
+    raise ImageError(f"cannot prepare images for inputs of shape {shape}; give .npy arrays instead")
+
+
+def _from_array(name: str, array: np.ndarray, image_shape: tuple[int, ...], scale: float,
+                layout: dict | None) -> list[tuple[str, np.ndarray]]:
+    """Interpret a .npy array: prepared sample(s), or a raw grey picture."""
+    if array.dtype.kind not in "biuf":
+        raise ImageError(f"{name}: the array holds {array.dtype}, not numbers")
+    a = np.asarray(array, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise ImageError(f"{name}: the array contains NaN or infinite values")
+    n_features = int(np.prod(image_shape))
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        # prepared data in the data set's own units (e.g. 0..255) or already in [0, 1]
+        x = x / scale if x.max(initial=0.0) > 1.0 else x
+        return np.clip(x, 0.0, 1.0).astype(np.float32)
+
+    if a.ndim == 1 and a.size == n_features:
+        return [(name, unit(a).reshape(image_shape))]
+    if a.shape == image_shape:
+        return [(name, unit(a))]
+    if a.ndim == 2 and a.shape[1] == n_features and a.shape[0] >= 1:
+        return [(f"{name}[{i}]", unit(row).reshape(image_shape)) for i, row in enumerate(a)]
+    if a.ndim == 3 and a.shape[1:] == image_shape:
+        return [(f"{name}[{i}]", unit(img)) for i, img in enumerate(a)]
+    if a.ndim == 2:
+        grey = a * 255.0 if a.max(initial=0.0) <= 1.0 else a
+        return [(name, prepare(np.clip(grey, 0, 255), image_shape, layout))]
+    raise ImageError(
+        f"{name}: an array of shape {a.shape} is neither a picture (rows, cols) nor prepared "
+        f"inputs of shape {image_shape}, ({n_features},), (n, {n_features}) or (n, *{image_shape})"
+    )
+
+
+def load_inputs(path: str | os.PathLike, image_shape: Sequence[int], scale: float = 255.0,
+                layout: dict | None = None) -> list[tuple[str, np.ndarray]]:
+    """Read one input file as prepared images.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An image (PNG, JPEG, ...) or a ``.npy`` array.  Arrays of the model's
+        image shape (or flattened, or a batch of either) are taken as already
+        prepared, white ink on black, in [0, 1] or in the data set's units
+        (divided by ``scale``); any other 2-d array is a grey picture and is
+        prepared like an image.
+    image_shape : sequence of int
+        The model's image shape, e.g. (28, 28).
+    scale : float
+        What the data set's raw values were divided by (255 or 16).
+    layout : dict, optional
+        ``box`` and ``centre`` for :func:`prepare_mnist`.
+
+    Returns
+    -------
+    list of (str, ndarray)
+        A display name and a float32 image of ``image_shape`` in [0, 1] for
+        every sample in the file.
+
+    Raises
+    ------
+    ImageError
+    """
+    path = Path(path)
+    image_shape = tuple(int(s) for s in image_shape)
+    if path.suffix.lower() == ".npy":
+        if not path.is_file():
+            raise ImageError(f"{path}: no such file")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise ImageError(f"{path}: not a plain NumPy array file ({err})") from None
+        except (OSError, EOFError) as err:
+            raise ImageError(f"{path}: cannot read the array ({err})") from None
+        if not isinstance(array, np.ndarray):
+            raise ImageError(f"{path}: expected a single array")
+        return _from_array(str(path), array, image_shape, scale, layout)
+    return [(str(path), prepare(read_image(path), image_shape, layout))]
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike) -> None:
+    """Save a prepared image (values in [0, 1]) as an 8-bit grey PNG, pixel for pixel."""
+    from PIL import Image
+
+    a = np.clip(np.asarray(image, dtype=np.float64), 0, 1)
+    Image.fromarray(np.round(a * 255).astype(np.uint8)).save(path)
+
+
+def standardize_inputs(X: np.ndarray, preprocessing: dict | None) -> np.ndarray:
+    """Apply a model's standardisation (if any) to inputs in [0, 1].
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, n_features)
+    preprocessing : dict or None
+        A loaded model's ``preprocessing`` (``mean`` and ``std`` when standardised).
+
+    Returns
+    -------
+    ndarray
+        ``(X - mean) / std``, or ``X`` itself when the model was not standardised.
+    """
+    if not preprocessing or preprocessing.get("mean") is None:
+        return X
+    mean = np.asarray(preprocessing["mean"], dtype=X.dtype)
+    std = np.asarray(preprocessing["std"], dtype=X.dtype)
+    return (X - mean) / std
+
+
+def unstandardize_inputs(X: np.ndarray, preprocessing: dict | None) -> np.ndarray:
+    """Undo :func:`standardize_inputs` (for showing inputs as images)."""
+    if not preprocessing or preprocessing.get("mean") is None:
+        return X
+    return X * np.asarray(preprocessing["std"], dtype=X.dtype) + np.asarray(preprocessing["mean"], dtype=X.dtype)
