@@ -54,6 +54,15 @@ def check_X(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
 
 
 def _check_finite(A: np.ndarray, name: str) -> None:
+    # Finite row sums prove every element finite, without a boolean temporary
+    # the size of the data (for a matrix the sums are one BLAS product with a
+    # ones vector); only if one is not (NaN, infinity, or an overflow of the
+    # sum) are the elements examined one by one.
+    if A.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            sums = A @ np.ones(A.shape[1], A.dtype) if A.ndim == 2 else np.add.reduce(A, axis=None)
+            if np.isfinite(sums).all():
+                return
     if not np.isfinite(A).all():
         bad = np.argwhere(~np.isfinite(A))
         row = int(bad[0][0])

@@ -17,7 +17,11 @@ the bias separate.
 
 On the training path a layer keeps its inputs and outputs for the backward
 pass in buffers it reuses from batch to batch, so a training step allocates
-almost nothing.
+almost nothing.  BP3's row sum is the product ``1ᵀ δ`` with a ones vector
+(one BLAS call, several times faster than NumPy's axis reduction on small
+batches), and for a single-row batch BP4's product ``A_prevᵀ δ`` is an
+outer product, formed by broadcasting (a GEMM with inner dimension 1 is
+slow in BLAS).
 """
 
 from __future__ import annotations
@@ -152,6 +156,7 @@ class Dense(Layer):
                 "A": np.empty((m, self.n_out), dt),
                 "delta": np.empty((m, self.n_out), dt),
                 "grad_in": np.empty((m, self.n_in), dt),
+                "ones": np.ones(m, dt),
             }
             self._cache[m] = buf
         return buf
@@ -168,9 +173,16 @@ class Dense(Layer):
             Z += self.b
             return self.activation.forward(Z, out=Z)
         buf = self._buffers(A_prev.shape[0])
-        Z = np.matmul(A_prev, self.W, out=buf["Z"])
+        return self.forward_into(A_prev, buf["Z"], buf["A"])
+
+    def forward_into(self, A_prev: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """Training forward pass writing ``Z = A_prev W + b`` and ``A = σ(Z)``
+        into the given ``(m, n_out)`` arrays, which the layer remembers for
+        :meth:`backward` (the training loop passes slices of its per-epoch
+        output record, so the output layer's results need no copy)."""
+        np.matmul(A_prev, self.W, out=Z)
         Z += self.b
-        A = self.activation.forward(Z, out=buf["A"])
+        self.activation.forward(Z, out=A)
         self._A_prev, self._Z, self._A = A_prev, Z, A
         return A
 
@@ -188,15 +200,19 @@ class Dense(Layer):
     def backward_delta(self, delta: np.ndarray) -> np.ndarray | None:
         """Given this layer's error δ = ∂C/∂Z ``(m, n_out)``, store the gradients.
 
-        BP3: ∂C/∂b = Σ_rows δ;  BP4: ∂C/∂W = A_prevᵀ δ.  Returns δ Wᵀ, the
-        gradient with respect to the layer's input, ``(m, n_in)`` (None when
-        ``propagate_input_grad`` is False).
+        BP3: ∂C/∂b = Σ_rows δ = 1ᵀ δ;  BP4: ∂C/∂W = A_prevᵀ δ.  Returns δ Wᵀ,
+        the gradient with respect to the layer's input, ``(m, n_in)`` (None
+        when ``propagate_input_grad`` is False).
         """
-        np.sum(delta, axis=0, out=self.nabla_b)              # BP3
-        np.matmul(self._A_prev.T, delta, out=self.nabla_W)   # BP4
+        buf = self._buffers(delta.shape[0])
+        np.matmul(buf["ones"], delta, out=self.nabla_b)          # BP3: 1ᵀ δ
+        if delta.shape[0] == 1:                                  # BP4 for one row:
+            np.multiply(self._A_prev.T, delta, out=self.nabla_W)  # the outer product a δᵀ
+        else:
+            np.matmul(self._A_prev.T, delta, out=self.nabla_W)   # BP4: A_prevᵀ δ
         if not self.propagate_input_grad:
             return None
-        return np.matmul(delta, self.W.T, out=self._buffers(delta.shape[0])["grad_in"])
+        return np.matmul(delta, self.W.T, out=buf["grad_in"])    # first half of BP2
 
     @property
     def Z(self) -> np.ndarray | None:

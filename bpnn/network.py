@@ -31,7 +31,7 @@ from .layers import Dense, Dropout, Layer
 __all__ = ["Network", "Evaluation"]
 
 #: rows per chunk when predicting, to bound memory on large inputs
-PREDICT_CHUNK = 8192
+PREDICT_CHUNK = 2048
 
 
 class Evaluation(NamedTuple):
@@ -341,16 +341,33 @@ class Network:
         gradient of the mean cost over the m rows.  Returns the output A^L
         (a buffer reused by the next call).
         """
+        return self._backprop(X, Y, 1.0 / X.shape[0])
+
+    def _backprop(self, X: np.ndarray, Y: np.ndarray, scale: float,
+                  Z_out: np.ndarray | None = None, A_out: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`backprop` with the gradients multiplied by ``scale · m``.
+
+        ``scale = 1/m`` gives the gradient of the mean cost.  BP2–BP4 are
+        linear in δ^L, so scaling δ^L once scales every gradient: the
+        training loop passes ``scale = η/m`` for SGD and momentum, which use
+        the gradient only as η ∂C/∂p (plain SGD's step is then one pass).  Given ``Z_out`` and ``A_out``
+        (``(m, n_outputs)`` arrays), the output layer writes Z^L and A^L there.
+        """
         A = X
-        for layer in self.layers:
+        layers = self.layers
+        for layer in layers[:-1]:
             A = layer.forward(A, training=True)
         out = self.output_layer
-        # BP1: δ^L = ∇_A C ⊙ σ'(Z^L), divided by m here once so that the
-        # sums of BP3 and BP4 are the gradient of the mean cost.
+        if Z_out is None:
+            A = out.forward(A, training=True)
+        else:
+            A = out.forward_into(A, Z_out, A_out)
+        # BP1: δ^L = ∇_A C ⊙ σ'(Z^L), times 1/m here once so that the sums
+        # of BP3 and BP4 are the gradient of the mean cost.
         delta = self.cost.delta(out.Z, A, Y, out.activation, out=out._buffers(X.shape[0])["delta"])
-        delta *= 1.0 / X.shape[0]
+        delta *= scale
         grad = out.backward_delta(delta)                 # BP3, BP4 for layer L
-        for layer in reversed(self.layers[:-1]):
+        for layer in reversed(layers[:-1]):
             grad = layer.backward(grad)                  # BP2, then BP3, BP4
         return A
 

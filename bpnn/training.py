@@ -15,6 +15,13 @@ One epoch (Nielsen's SGD, batch-first and vectorised):
 
 A NaN or infinite loss stops training with a :class:`~bpnn.exceptions.DivergenceError`
 naming the epoch; the weights are restored to the end of the last good epoch.
+
+Speed (see docs/performance.md): the data are never copied; mini-batches are
+gathered with ``np.take`` into one reused buffer, several small batches per
+call; the output layer writes every row's Z^L and A^L into per-epoch arrays,
+from which the epoch's loss and accuracy are computed once; and for SGD and
+momentum η is folded into backpropagation's 1/m, which saves the optimizer a
+pass over the parameters.
 """
 
 from __future__ import annotations
@@ -29,10 +36,13 @@ import numpy as np
 from . import _validation
 from .exceptions import DivergenceError
 from .layers import Dense
-from .optimizers import Optimizer, get_optimizer
+from .optimizers import SGD, Momentum, Nesterov, Optimizer, get_optimizer
 from .schedules import Schedule, get_schedule
 
 __all__ = ["fit", "History", "EpochRecord", "Callback", "ProgressLog"]
+
+#: rows gathered per np.take call when batches are small (batch size 10: 25 batches at once)
+GATHER_ROWS = 256
 
 
 @dataclass
@@ -248,10 +258,22 @@ def fit(
     params, grads = [net.flat_params], [net.flat_grads]
     W_all = net.flat_params[: net.n_weight_params]
     nabla_W_all = net.flat_grads[: net.n_weight_params]
+    decay_buf = np.empty_like(W_all) if decay else None
     full_batch = m == n
-    x_buf = np.empty((m, X.shape[1]), net.dtype) if not full_batch else None
-    y_buf = np.empty((m, Y.shape[1]), net.dtype) if not full_batch else None
-    predicted = np.empty(n, np.int64)
+    # Mini-batches are gathered (np.take, in shuffled order) into these
+    # buffers, `per_gather` batches at a time: one call per ~GATHER_ROWS rows
+    # rather than one per small batch.  The data itself is never copied.
+    per_gather = max(1, GATHER_ROWS // m)
+    x_buf = np.empty((m * per_gather, X.shape[1]), net.dtype) if not full_batch else None
+    y_buf = np.empty((m * per_gather, Y.shape[1]), net.dtype) if not full_batch else None
+    # The output layer writes every row's Z^L and A^L of the epoch here, in
+    # place; the epoch's loss and accuracy are then computed once, vectorised.
+    Z_epoch = np.empty((n, net.n_outputs), net.dtype)
+    A_epoch = np.empty((n, net.n_outputs), net.dtype)
+    # SGD and momentum see the gradient only as η ∇: η is folded into the
+    # 1/m that scales δ^L (see Network._backprop), which saves the optimizer
+    # a pass over the parameters (plain SGD's step is then p ← p - η∇).
+    fold_eta = type(opt) in (SGD, Momentum, Nesterov)
 
     for cb in callbacks:
         cb.on_train_begin(net, history)
@@ -261,24 +283,31 @@ def fit(
             opt.eta = sched(epoch, opt.initial_eta)
             order = net.rng.permutation(n) if shuffle and not full_batch else np.arange(n)
             snapshot = net.flat_params.copy()
-            loss_sum = 0.0
             for start in range(0, n, m):
-                idx = order[start:start + m]
-                k = idx.shape[0]
+                k = min(m, n - start)
                 if full_batch:
                     xb, yb = X, Y
                 else:
-                    xb = np.take(X, idx, axis=0, out=x_buf[:k], mode="clip")
-                    yb = np.take(Y, idx, axis=0, out=y_buf[:k], mode="clip")
-                A = net.backprop(xb, yb)
-                loss_sum += net.cost.value(net.output_layer.Z, A, yb) * k
-                np.argmax(A, axis=1, out=predicted[start:start + k])
-                if decay:
-                    nabla_W_all += decay * W_all          # ∂/∂W of (λ/2n) Σ W²
-                opt.step(params, grads)
+                    j = start % (m * per_gather)
+                    if j == 0:
+                        idx = order[start:start + m * per_gather]
+                        np.take(X, idx, axis=0, out=x_buf[:idx.shape[0]], mode="clip")
+                        np.take(Y, idx, axis=0, out=y_buf[:idx.shape[0]], mode="clip")
+                    xb, yb = x_buf[j:j + k], y_buf[j:j + k]
+                # gradient of the mean cost (times η when folded), into net.flat_grads
+                net._backprop(xb, yb, (opt.eta if fold_eta else 1.0) / k,
+                              Z_epoch[start:start + k], A_epoch[start:start + k])
+                if decay:                                 # ∂/∂W of (λ/2n) Σ W²
+                    np.multiply(W_all, decay * opt.eta if fold_eta else decay, out=decay_buf)
+                    nabla_W_all += decay_buf
+                if fold_eta:
+                    opt.step_scaled(params, grads)
+                else:
+                    opt.step(params, grads)
                 if max_norm is not None:
                     _apply_max_norm(net.dense_layers, max_norm)
-            loss = loss_sum / n
+            targets = Y if full_batch else np.take(Y, order, axis=0)
+            loss = net.cost.value(Z_epoch, A_epoch, targets)
             if not (math.isfinite(loss) and np.isfinite(net.flat_params).all()):
                 net.flat_params[...] = snapshot
                 raise DivergenceError(
@@ -286,7 +315,7 @@ def fit(
                     f"(learning rate eta={opt.eta:g}); the weights were restored to the end of "
                     f"epoch {epoch}. Try a smaller learning rate, e.g. eta={opt.eta / 10:g}"
                 )
-            accuracy = float(np.count_nonzero(predicted == labels[order])) / n
+            accuracy = float(np.count_nonzero(A_epoch.argmax(axis=1) == labels[order])) / n
             record = EpochRecord(epoch=epoch + 1, loss=loss, accuracy=accuracy, eta=opt.eta)
             if val is not None:
                 ev = net._score(*val)
