@@ -34,7 +34,8 @@ __all__ = [
 # Submodules that pull in the tool's libraries (pooch, scikit-learn, matplotlib,
 # Pillow) are imported on first use, so ``import bpnn`` stays NumPy-only.
 _LAZY_SUBMODULES = {"datasets", "reference", "schedules", "optimizers", "activations",
-                    "costs", "initializers", "training", "layers", "network"}
+                    "costs", "initializers", "training", "layers", "network", "gradcheck",
+                    "serialization", "callbacks", "metrics", "plots", "imageprep", "recipes", "cli"}
 
 
 def __getattr__(name: str):
