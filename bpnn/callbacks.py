@@ -234,10 +234,8 @@ class EpochLog(Callback):
 class ProgressBar(Callback):
     """A tqdm progress bar over the mini-batches of every epoch (on stderr).
 
-    ``fit`` has no per-batch hook, so the bar counts the network's
-    backward passes through a wrapper of its ``_backprop`` (or ``backprop``)
-    method installed on the instance for the duration of training (removed
-    by :meth:`close`, which ``on_train_end`` calls).  It changes no number.
+    It advances on ``fit``'s per-batch hook (:meth:`Callback.on_batch_end`)
+    and changes no number.
 
     Parameters
     ----------
@@ -255,7 +253,6 @@ class ProgressBar(Callback):
         self._bar = None
         self._epoch = 0
         self._count = 0
-        self._net = None
         # update the bar at most ~200 times an epoch so per-sample runs stay fast
         self._stride = max(1, self.n_batches // 200)
 
@@ -263,17 +260,10 @@ class ProgressBar(Callback):
         if not self.enabled:
             return
         self._epoch = history.records[-1].epoch if history.records else 0
-        # the training loop calls _backprop (backprop is its public wrapper)
-        self._method = "_backprop" if hasattr(net, "_backprop") else "backprop"
-        original = getattr(net, self._method)
 
-        def counted(*args, **kwargs):
-            out = original(*args, **kwargs)
+    def on_batch_end(self, net, batch: int, n_batches: int) -> None:
+        if self.enabled:
             self._tick()
-            return out
-
-        setattr(net, self._method, counted)
-        self._net = net
 
     def _tick(self) -> None:
         if self._bar is None:
@@ -297,10 +287,7 @@ class ProgressBar(Callback):
         self.close()
 
     def close(self) -> None:
-        """Close the bar and remove the wrapper (safe to call twice)."""
+        """Close the bar (safe to call twice)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        if self._net is not None:
-            self._net.__dict__.pop(self._method, None)
-            self._net = None

@@ -132,6 +132,12 @@ class Callback:
     def on_train_begin(self, net, history: History) -> None:
         pass
 
+    def on_batch_end(self, net, batch: int, n_batches: int) -> None:
+        """After each optimizer step; ``batch`` counts from 1 to ``n_batches`` in each epoch.
+
+        Only callbacks that override it are called, so the hook costs nothing otherwise.
+        """
+
     def on_epoch_end(self, net, record: EpochRecord, history: History) -> bool | None:
         return None
 
@@ -254,6 +260,8 @@ def fit(
 
     n = X.shape[0]
     m = n if batch_size is None else min(batch_size, n)
+    n_batches = -(-n // m)
+    batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     decay = float(lmbda) / n
     params, grads = [net.flat_params], [net.flat_grads]
     W_all = net.flat_params[: net.n_weight_params]
@@ -306,6 +314,8 @@ def fit(
                     opt.step(params, grads)
                 if max_norm is not None:
                     _apply_max_norm(net.dense_layers, max_norm)
+                for cb in batch_callbacks:
+                    cb.on_batch_end(net, start // m + 1, n_batches)
             targets = Y if full_batch else np.take(Y, order, axis=0)
             loss = net.cost.value(Z_epoch, A_epoch, targets)
             if not (math.isfinite(loss) and np.isfinite(net.flat_params).all()):

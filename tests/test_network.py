@@ -363,3 +363,15 @@ def test_set_params_checks_shapes_and_values():
         net.set_params([np.full((6, 4), np.nan), np.zeros((4, 3))], net.biases)
     net.set_params([np.ones((6, 4)), np.ones((4, 3))], [np.zeros(4), np.zeros(3)])
     assert net.weights[0].sum() == 24 and net.flat_params[: 24].sum() == 24
+
+
+def test_on_batch_end_is_called_after_every_step():
+    X, y = _blobs(n=95)
+    seen = []
+
+    class Count(Callback):
+        def on_batch_end(self, net, batch, n_batches):
+            seen.append((batch, n_batches))
+
+    bpnn.Network([6, 4, 3], seed=0).fit(X, y, epochs=2, batch_size=10, eta=0.5, callbacks=[Count()])
+    assert seen == [(b, 10) for b in range(1, 11)] * 2
