@@ -514,8 +514,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                     initial_epoch=initial_epoch, history=history)
     except KeyboardInterrupt:
         progress.close()
-        if checkpointer is not None and checkpointer.last_written:
-            print(f"bpnn: interrupted; the checkpoint of epoch {checkpointer.last_written} is in "
+        # the file can already be in place while its writer has not returned yet
+        # (Ctrl-C between the rename and the bookkeeping), so look on disk too
+        if checkpointer is not None and (checkpointer.last_written or os.path.exists(settings["checkpoint"])):
+            which = f"of epoch {checkpointer.last_written} " if checkpointer.last_written else ""
+            print(f"bpnn: interrupted; the checkpoint {which}is in "
                   f"{settings['checkpoint']}: continue with 'bpnn train --resume {settings['checkpoint']}'",
                   file=sys.stderr)
         raise
