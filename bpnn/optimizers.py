@@ -217,23 +217,24 @@ class Momentum(Optimizer):
     def hyperparameters(self):
         return {"eta": self.eta, "mu": self.mu}
 
+    @staticmethod
+    def _block(p, g, v, scratch, mu, eta):
+        """v ← μ v - η g;  p ← p + v, on one block (``eta`` None: g is η g already)."""
+        v *= mu
+        if eta is not None:
+            g *= eta
+        v -= g                      # v = μ v_old - η g
+        p += v
+
     def _update(self, i, p, g):
-        _blockwise(_momentum_block, [p, g, self.state["velocity"][i]], self.mu, self.eta)
+        _blockwise(self._block, [p, g, self.state["velocity"][i]], self.mu, self.eta)
 
     def step_scaled(self, params, scaled_grads):
         self._ensure_state(params)
         self.t += 1
         for i, (p, g) in enumerate(zip(params, scaled_grads)):
-            _blockwise(_momentum_block, [p, g, self.state["velocity"][i]], self.mu, None)
+            _blockwise(self._block, [p, g, self.state["velocity"][i]], self.mu, None)
         self._flush_subnormal_state()
-
-
-def _momentum_block(p, g, v, scratch, mu, eta):
-    v *= mu
-    if eta is not None:         # None: g is η g already
-        g *= eta
-    v -= g                      # v = μ v_old - η g
-    p += v
 
 
 class Nesterov(Momentum):
@@ -241,25 +242,16 @@ class Nesterov(Momentum):
 
     name = "nesterov"
 
-    def _update(self, i, p, g):
-        _blockwise(_nesterov_block, [p, g, self.state["velocity"][i]], self.mu, self.eta)
-
-    def step_scaled(self, params, scaled_grads):
-        self._ensure_state(params)
-        self.t += 1
-        for i, (p, g) in enumerate(zip(params, scaled_grads)):
-            _blockwise(_nesterov_block, [p, g, self.state["velocity"][i]], self.mu, None)
-        self._flush_subnormal_state()
-
-
-def _nesterov_block(p, g, v, scratch, mu, eta):
-    v *= mu
-    if eta is not None:         # None: g is η g already
-        g *= eta
-    v -= g                      # v = μ v_old - η g
-    p -= g                      # p - η g
-    np.multiply(v, mu, out=g)
-    p += g                      # + μ v
+    @staticmethod
+    def _block(p, g, v, scratch, mu, eta):
+        """v ← μ v - η g;  p ← p + μ v - η g, on one block (``eta`` None: g is η g already)."""
+        v *= mu
+        if eta is not None:
+            g *= eta
+        v -= g                      # v = μ v_old - η g
+        p -= g                      # p - η g
+        np.multiply(v, mu, out=g)
+        p += g                      # + μ v
 
 
 class RMSprop(Optimizer):
