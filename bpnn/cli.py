@@ -161,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="entries checked per weight matrix and bias vector [default: 200]")
     grad.set_defaults(handler=cmd_gradcheck)
 
+    serve = commands.add_parser("serve", help="a local web page: draw a digit and watch the network read it",
+                                description="Serve a drawing page and a JSON API for a model on this computer. "
+                                "Without MODEL, a quick model is trained once (on MNIST when it is on this "
+                                "machine, else on the bundled 8x8 digits) and reused.")
+    serve.add_argument("model", nargs="?", metavar="MODEL", help="a model file written by 'bpnn train --out'")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on [default: 127.0.0.1, this computer only]")
+    serve.add_argument("--port", type=_port, default=8000, help="port; 0 picks a free one [default: 8000]")
+    serve.add_argument("--max-upload-mb", type=_positive_float, default=4.0, metavar="MB",
+                       help="largest request body accepted [default: 4]")
+    serve.add_argument("--data-dir", metavar="DIR", help="where to look for MNIST for the quick model")
+    serve.set_defaults(handler=cmd_serve)
+
     recipes = commands.add_parser("recipes", help="list the named recipes, or print one as TOML")
     recipes.add_argument("name", nargs="?", metavar="NAME")
     recipes.set_defaults(handler=cmd_recipes)
@@ -174,6 +187,26 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
 
 
@@ -639,41 +672,37 @@ def _prepared_name(name: str) -> str:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``bpnn predict``."""
-    from .imageprep import ImageError, load_inputs, save_image, standardize_inputs
+    from .imageprep import ImageError, load_inputs, save_image
+    from .predictor import Predictor
 
-    net = _load_model(args.model)
-    pre = net.preprocessing or {}
-    side = int(round(net.n_inputs ** 0.5))
-    image_shape = tuple(pre.get("image_shape") or ((side, side) if side * side == net.n_inputs else (net.n_inputs,)))
-    scale = float(pre.get("scale") or 255.0)
+    predictor = Predictor(_load_model(args.model))
     if args.show:
         try:
             Path(args.show).mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise CommandError(f"cannot create the folder {args.show}: {err.strerror or err}") from None
-    top = min(args.top, net.n_outputs)
+    classes = predictor.classes
+    top = min(args.top, len(classes))
     failures = 0
     for file in args.files:
         try:
-            samples = load_inputs(file, image_shape, scale, pre.get("layout"))
+            samples = load_inputs(file, predictor.image_shape, predictor.scale, predictor.layout)
         except ImageError as err:
             print(f"bpnn: error: {err}", file=sys.stderr, flush=True)
             failures += 1
             continue
-        X = np.stack([img.reshape(-1) for _, img in samples]).astype(net.dtype)
-        outputs = net.predict_proba(standardize_inputs(X, net.preprocessing)).astype(np.float64)
-        probabilities = outputs / np.maximum(outputs.sum(axis=1, keepdims=True), 1e-300)
-        for (name, image), p in zip(samples, probabilities):
-            index = int(p.argmax())
+        predictions = predictor.predict_images([image for _, image in samples])
+        for (name, image), prediction in zip(samples, predictions):
+            p = prediction.probabilities
             if args.show:
                 save_image(image, Path(args.show) / _prepared_name(name))
             if args.json:
-                print(json.dumps({"file": name, "label": net.classes[index], "index": index,
+                print(json.dumps({"file": name, "label": prediction.label, "index": prediction.index,
                                   "probabilities": [round(float(v), 6) for v in p]}), flush=True)
             else:
                 best = np.argsort(-p, kind="stable")[:top]
-                ranking = "  ".join(f"{net.classes[i]}: {p[i]:.1%}" for i in best)
-                print(f"{name}  {net.classes[index]}  ({ranking})", flush=True)
+                ranking = "  ".join(f"{classes[i]}: {p[i]:.1%}" for i in best)
+                print(f"{name}  {prediction.label}  ({ranking})", flush=True)
     if failures:
         return EXIT_ERROR
     return 0
@@ -708,6 +737,20 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     print(f"all layers agree within {args.tolerance:g}")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``bpnn serve``."""
+    try:
+        from .web import serve
+    except ImportError as err:
+        raise CommandError(f"bpnn serve needs the web packages ({err.name} is missing); "
+                           f"install them with: pip install fastapi uvicorn python-multipart") from None
+    if args.model is not None and not Path(args.model).is_file():
+        raise CommandError(f"{args.model}: no such model file; make one with 'bpnn train --out {args.model}' "
+                           f"or run 'bpnn serve' without MODEL for a quick one")
+    return serve(args.model, args.host, args.port, max_body=int(args.max_upload_mb * 1024 * 1024),
+                 data_dir=args.data_dir)
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:

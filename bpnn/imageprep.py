@@ -24,6 +24,7 @@ All functions return float32 images with values in [0, 1], white ink on black.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -36,7 +37,11 @@ from .exceptions import DataError
 __all__ = [
     "MAX_PIXELS",
     "ImageError",
+    "NotAnImageError",
+    "ImageTooLargeError",
     "read_image",
+    "read_image_bytes",
+    "inputs_from_array",
     "prepare_mnist",
     "prepare_digits",
     "prepare",
@@ -54,6 +59,14 @@ INK_THRESHOLD = 0.2
 
 class ImageError(DataError):
     """An input image cannot be read or holds no digit."""
+
+
+class NotAnImageError(ImageError):
+    """The bytes are not in an image format Pillow reads."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels than allowed (a possible decompression bomb)."""
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -76,34 +89,51 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     ImageError
         Missing file, not an image, too large, or damaged.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
+    return _decode(path, str(path), max_pixels)
+
+
+def read_image_bytes(data: bytes, name: str = "the upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Like :func:`read_image`, for an image held in memory (an upload).
+
+    ``name`` only labels error messages.
+    """
+    if not data:
+        raise ImageError(f"{name} is empty; send a PNG or JPEG file")
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(source, name: str, max_pixels: int) -> np.ndarray:
+    """Open, size-check (before decoding) and convert ``source`` to grey levels."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             # Pillow warns above ~89 megapixels; the size check below refuses those anyway
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(source)
         with img:
             width, height = img.size
             if width * height > max_pixels:
-                raise ImageError(
-                    f"{path}: the image is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
-                    f"images over {max_pixels / 1e6:.0f} megapixels are refused"
+                raise ImageTooLargeError(
+                    f"{name}: the image is {width}x{height} = {width * height:,} pixels; "
+                    f"images over {max_pixels:,} pixels are refused"
                 )
             img = ImageOps.exif_transpose(img)
             img.load()
             return _to_grey(img)
+    except ImageError:
+        raise
     except Image.DecompressionBombError as err:
-        raise ImageError(f"{path}: refused as a possible decompression bomb ({err})") from None
+        raise ImageTooLargeError(f"{name}: refused as a possible decompression bomb ({err})") from None
     except UnidentifiedImageError:
-        raise ImageError(
-            f"{path} is not an image Pillow can read; give a PNG or JPEG file, or a .npy array"
+        raise NotAnImageError(
+            f"{name} is not an image Pillow can read; give a PNG or JPEG file, or a .npy array"
         ) from None
     except (OSError, ValueError, SyntaxError) as err:
-        raise ImageError(f"{path}: the image is damaged or truncated ({err})") from None
+        raise ImageError(f"{name}: the image is damaged or truncated ({err})") from None
 
 
 def _to_grey(img) -> np.ndarray:
@@ -237,9 +267,13 @@ def prepare(grey: np.ndarray, image_shape: Sequence[int], layout: dict | None = 
     raise ImageError(f"cannot prepare images for inputs of shape {shape}; give .npy arrays instead")
 
 
-def _from_array(name: str, array: np.ndarray, image_shape: tuple[int, ...], scale: float,
-                layout: dict | None) -> list[tuple[str, np.ndarray]]:
-    """Interpret a .npy array: prepared sample(s), or a raw grey picture."""
+def inputs_from_array(name: str, array: np.ndarray, image_shape: Sequence[int], scale: float = 255.0,
+                      layout: dict | None = None) -> list[tuple[str, np.ndarray]]:
+    """Interpret an array as prepared sample(s) or a raw grey picture (see :func:`load_inputs`).
+
+    Returns a list of (display name, float32 image of ``image_shape`` in [0, 1]).
+    """
+    image_shape = tuple(int(s) for s in image_shape)
     if array.dtype.kind not in "biuf":
         raise ImageError(f"{name}: the array holds {array.dtype}, not numbers")
     a = np.asarray(array, dtype=np.float64)
@@ -311,7 +345,7 @@ def load_inputs(path: str | os.PathLike, image_shape: Sequence[int], scale: floa
             raise ImageError(f"{path}: cannot read the array ({err})") from None
         if not isinstance(array, np.ndarray):
             raise ImageError(f"{path}: expected a single array")
-        return _from_array(str(path), array, image_shape, scale, layout)
+        return inputs_from_array(str(path), array, image_shape, scale, layout)
     return [(str(path), prepare(read_image(path), image_shape, layout))]
 
 

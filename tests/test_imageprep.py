@@ -120,7 +120,7 @@ def _png_header_only(width, height):
 def test_huge_images_are_refused_before_decoding(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(_png_header_only(10_000, 10_000))
-    with pytest.raises(ImageError, match="megapixels"):
+    with pytest.raises(ImageError, match="pixels are refused"):
         read_image(path)
     path.write_bytes(_png_header_only(100_000, 100_000))      # beyond Pillow's own bomb limit too
     with pytest.raises(ImageError, match="megapixels|decompression bomb"):

@@ -1,0 +1,319 @@
+// bpnn's drawing page: draw on the pad, the server prepares the drawing the
+// way MNIST was made and runs the network; this script shows the answer, the
+// 28x28 image the network saw and the hidden layers' activations.
+"use strict";
+
+(() => {
+  const pad = document.getElementById("pad");
+  const ctx = pad.getContext("2d");
+  const seen = document.getElementById("seen");
+  const result = document.getElementById("result");
+  const predictionEl = document.getElementById("prediction");
+  const confidenceEl = document.getElementById("confidence");
+  const barsEl = document.getElementById("bars");
+  const layersEl = document.getElementById("layers");
+  const statusEl = document.getElementById("status");
+  const undoButton = document.getElementById("undo");
+  const clearButton = document.getElementById("clear");
+  const upload = document.getElementById("upload");
+
+  const INK_WIDTH = 22;          // on the 280x280 pad: about 2 pixels of MNIST's 20x20 box
+  const strokes = [];            // each stroke: a list of [x, y] points in pad pixels
+  let drawing = null;            // the stroke under the pointer
+  let drawVersion = 0;           // bumps on every change of the drawing
+  let requestSeq = 0;            // id of the newest request; older answers are dropped
+  let inFlight = false;
+  let model = null;
+  let bars = [];
+  let cells = [];
+
+  // -- the pad ---------------------------------------------------------------
+  function redraw() {
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    ctx.strokeStyle = "#000";
+    ctx.fillStyle = "#000";
+    ctx.lineWidth = INK_WIDTH;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    for (const stroke of strokes) {
+      if (stroke.length === 1) {
+        ctx.beginPath();
+        ctx.arc(stroke[0][0], stroke[0][1], INK_WIDTH / 2, 0, 2 * Math.PI);
+        ctx.fill();
+        continue;
+      }
+      ctx.beginPath();
+      ctx.moveTo(stroke[0][0], stroke[0][1]);
+      for (let i = 1; i < stroke.length; i++) ctx.lineTo(stroke[i][0], stroke[i][1]);
+      ctx.stroke();
+    }
+    undoButton.disabled = clearButton.disabled = strokes.length === 0;
+  }
+
+  function padPoint(event) {
+    const box = pad.getBoundingClientRect();
+    return [(event.clientX - box.left) * pad.width / box.width,
+            (event.clientY - box.top) * pad.height / box.height];
+  }
+
+  function changed() {
+    drawVersion += 1;
+    result.dataset.drawVersion = String(drawVersion);
+    redraw();
+    requestPrediction();
+  }
+
+  pad.addEventListener("pointerdown", (event) => {
+    if (event.button !== undefined && event.button > 0) return;
+    event.preventDefault();
+    pad.setPointerCapture(event.pointerId);
+    drawing = [padPoint(event)];
+    strokes.push(drawing);
+    changed();
+  });
+  pad.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    event.preventDefault();
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+    for (const e of (events.length ? events : [event])) drawing.push(padPoint(e));
+    changed();
+  });
+  const endStroke = () => { if (drawing) { drawing = null; requestPrediction(); } };
+  pad.addEventListener("pointerup", endStroke);
+  pad.addEventListener("pointercancel", endStroke);
+
+  undoButton.addEventListener("click", () => { strokes.pop(); changed(); });
+  clearButton.addEventListener("click", () => { strokes.length = 0; changed(); });
+
+  // -- talking to the server -------------------------------------------------
+  function setStatus(text, isError = false) {
+    statusEl.textContent = text;
+    statusEl.classList.toggle("error", isError);
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, { method: "POST", body });
+    let data = null;
+    try { data = await response.json(); } catch (_) { /* not JSON */ }
+    if (!response.ok) {
+      const detail = data && typeof data.detail === "string" ? data.detail : `the server answered ${response.status}`;
+      throw new Error(detail);
+    }
+    return data;
+  }
+
+  function padBlob() {
+    return new Promise((resolve) => pad.toBlob(resolve, "image/png"));
+  }
+
+  // Send the drawing; while a request is under way, only remember that the
+  // drawing changed, so the pad stays smooth and the answer catches up.
+  async function requestPrediction() {
+    if (inFlight) return;
+    if (strokes.length === 0) {          // nothing drawn: nothing to ask
+      requestSeq += 1;
+      showBlank();
+      result.dataset.resultVersion = String(drawVersion);
+      result.dataset.state = "idle";
+      return;
+    }
+    inFlight = true;
+    result.dataset.state = "busy";
+    const version = drawVersion;
+    const seq = ++requestSeq;
+    try {
+      const form = new FormData();
+      form.append("file", await padBlob(), "drawing.png");
+      const data = await post("/api/predict/image", form);
+      if (seq === requestSeq) { show(data); setStatus("Keep drawing, or Clear to start again."); }
+    } catch (error) {
+      if (seq === requestSeq) { showBlank(); setStatus(error.message, true); }
+    } finally {
+      inFlight = false;
+      if (seq === requestSeq) result.dataset.resultVersion = String(version);
+      if (drawVersion !== version) requestPrediction();
+      else result.dataset.state = "idle";
+    }
+  }
+
+  upload.addEventListener("change", async () => {
+    const file = upload.files && upload.files[0];
+    if (!file) return;
+    strokes.length = 0;
+    drawVersion += 1;
+    result.dataset.drawVersion = String(drawVersion);
+    redraw();
+    const version = drawVersion;
+    const seq = ++requestSeq;
+    result.dataset.state = "busy";
+    setStatus(`reading ${file.name}…`);
+    try {
+      const form = new FormData();
+      form.append("file", file, file.name);
+      const data = await post("/api/predict/image", form);
+      if (seq === requestSeq) { show(data); setStatus(`${file.name}: the prepared image is on the right.`); }
+    } catch (error) {
+      if (seq === requestSeq) { showBlank(); setStatus(`${file.name}: ${error.message}`, true); }
+    } finally {
+      if (seq === requestSeq) { result.dataset.resultVersion = String(version); result.dataset.state = "idle"; }
+      upload.value = "";
+    }
+  });
+
+  // -- showing the answer ----------------------------------------------------
+  function buildBars(classes) {
+    barsEl.textContent = "";
+    bars = classes.map((name) => {
+      const li = document.createElement("li");
+      const label = document.createElement("span");
+      label.className = "name";
+      label.textContent = name;
+      const track = document.createElement("span");
+      track.className = "track";
+      const fill = document.createElement("span");
+      fill.className = "fill";
+      track.appendChild(fill);
+      const pct = document.createElement("span");
+      pct.className = "pct";
+      pct.textContent = "";
+      li.append(label, track, pct);
+      barsEl.appendChild(li);
+      return { li, fill, pct };
+    });
+  }
+
+  function buildLayers(layers) {
+    layersEl.textContent = "";
+    cells = layers.map((layer, i) => {
+      const box = document.createElement("div");
+      box.className = "layer";
+      const title = document.createElement("h3");
+      title.textContent = `hidden layer ${i + 1}: ${layer.size} ${layer.activation} units`;
+      const strip = document.createElement("div");
+      strip.className = "cells";
+      strip.style.setProperty("--cell", layer.size > 400 ? "7px" : layer.size > 120 ? "9px" : "13px");
+      const spans = [];
+      for (let j = 0; j < layer.size; j++) {
+        const cell = document.createElement("span");
+        cell.title = `unit ${j + 1}`;
+        strip.appendChild(cell);
+        spans.push(cell);
+      }
+      box.append(title, strip);
+      layersEl.appendChild(box);
+      return { spans, activation: layer.activation };
+    });
+  }
+
+  function drawSeen(image) {
+    const rows = image.length;
+    const cols = image[0].length;
+    seen.width = cols;
+    seen.height = rows;
+    const sctx = seen.getContext("2d");
+    const pixels = sctx.createImageData(cols, rows);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const v = Math.round(255 * Math.min(1, Math.max(0, image[r][c])));
+        const k = 4 * (r * cols + c);
+        pixels.data[k] = pixels.data[k + 1] = pixels.data[k + 2] = v;
+        pixels.data[k + 3] = 255;
+      }
+    }
+    sctx.putImageData(pixels, 0, 0);
+  }
+
+  function show(data) {
+    predictionEl.textContent = data.label;
+    const p = data.probabilities;
+    confidenceEl.textContent = `${(100 * p[data.index]).toFixed(1)}% sure`;
+    if (bars.length !== p.length) buildBars(data.classes);
+    bars.forEach((bar, i) => {
+      bar.fill.style.width = `${(100 * p[i]).toFixed(1)}%`;
+      bar.pct.textContent = `${(100 * p[i]).toFixed(1)}%`;
+      bar.li.classList.toggle("top", i === data.index);
+    });
+    drawSeen(data.input);
+    data.hidden.forEach((values, i) => {
+      const layer = cells[i];
+      if (!layer || layer.spans.length !== values.length) return;
+      const bounded = layer.activation === "sigmoid" || layer.activation === "tanh";
+      let top = 1e-6;
+      if (!bounded) for (const v of values) top = Math.max(top, Math.abs(v));
+      values.forEach((v, j) => {
+        const level = Math.min(1, Math.abs(v) / (bounded ? 1 : top));
+        const cell = layer.spans[j];
+        cell.style.backgroundColor = heat(level);
+        cell.title = `unit ${j + 1}: ${v.toFixed(3)}`;
+      });
+    });
+  }
+
+  // from a dark idle cell (level 0) to a bright amber one (level 1)
+  const IDLE = [27, 33, 48];
+  const HOT = [255, 190, 40];
+  function heat(level) {
+    const mix = IDLE.map((c, i) => Math.round(c + (HOT[i] - c) * level));
+    return `rgb(${mix[0]}, ${mix[1]}, ${mix[2]})`;
+  }
+
+  function showBlank() {
+    predictionEl.textContent = "–";
+    confidenceEl.textContent = "";
+    bars.forEach((bar) => { bar.fill.style.width = "0"; bar.pct.textContent = ""; bar.li.classList.remove("top"); });
+    const sctx = seen.getContext("2d");
+    sctx.fillStyle = "#000";
+    sctx.fillRect(0, 0, seen.width, seen.height);
+    for (const layer of cells) for (const cell of layer.spans) cell.style.backgroundColor = "";
+  }
+
+  // -- the model -------------------------------------------------------------
+  function describe(info) {
+    const arch = info.sizes.join("-");
+    const hiddenActs = [...new Set(info.layers.slice(0, -1).map((l) => l.activation))].join("/") || "no hidden";
+    const accuracy = typeof info.test_accuracy === "number" ? `${(100 * info.test_accuracy).toFixed(2)}%` : "not recorded";
+    document.getElementById("model-line").textContent =
+      `${arch} ${hiddenActs} network` + (info.dataset ? ` trained on ${info.dataset}` : "") +
+      ` · test accuracy ${accuracy}`;
+    const rows = [
+      ["Network", info.network],
+      ["Data set", info.dataset || "not recorded"],
+      ["Test accuracy", accuracy + (info.test_total ? ` of ${info.test_total} images` : "")],
+      ["Input", `${info.image_shape.join("x")} image`],
+      ["Parameters", info.n_params.toLocaleString("en")],
+      ["Epochs", info.epochs_run ?? "not recorded"],
+      ["File", info.source || "–"],
+    ];
+    const dl = document.getElementById("model-info");
+    dl.textContent = "";
+    for (const [name, value] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = name;
+      const dd = document.createElement("dd");
+      dd.textContent = String(value);
+      dl.append(dt, dd);
+    }
+    if (info.image_shape.join("x") !== "28x28") {
+      document.getElementById("seen-note").textContent =
+        `Your drawing prepared for this model's ${info.image_shape.join("x")} inputs.`;
+    }
+  }
+
+  async function start() {
+    redraw();
+    showBlank();
+    try {
+      const response = await fetch("/api/model");
+      model = await response.json();
+      describe(model);
+      buildBars(model.classes);
+      buildLayers(model.layers.slice(0, -1));
+      document.body.dataset.ready = "true";
+    } catch (error) {
+      setStatus(`cannot reach the server: ${error.message}`, true);
+    }
+  }
+
+  start();
+})();

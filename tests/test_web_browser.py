@@ -1,0 +1,241 @@
+"""The drawing page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+``bpnn serve`` runs as a process on a free loopback port with a small model
+trained on the real MNIST files.  Digits from the MNIST *test* set are
+replayed on the canvas as pen strokes (each row's run of dark pixels becomes
+one stroke), with the mouse on a laptop-sized window and with touch events on
+a phone-sized one; the page must show the digit that was drawn.  Screenshots
+go to ``$BPNN_SCREENSHOT_DIR`` (default ``build/screenshots``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST = Path(os.environ.get("BPNN_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
+CHROMIUM = os.environ.get("BPNN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = Path(os.environ.get("BPNN_SCREENSHOT_DIR", ROOT / "build" / "screenshots"))
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
+    pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").exists(),
+                       reason=f"the MNIST files are not in {MNIST}"),
+]
+
+#: Flags for a root, offline, headless Chromium.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAD = 280          # the canvas' drawing resolution
+READY = """() => { const r = document.getElementById('result');
+                   return r.dataset.state === 'idle' && r.dataset.drawVersion === r.dataset.resultVersion; }"""
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("browser") / "mnist.safetensors"
+    subprocess.run([sys.executable, "-m", "bpnn", "train", "--dataset", str(MNIST), "--hidden", "100",
+                    "--activation", "relu", "--output", "softmax", "--cost", "cross_entropy", "--init",
+                    "he_normal", "--optimizer", "adam", "--eta", "0.001", "--batch-size", "64", "--epochs", "4",
+                    "--quiet", "--out", str(path)], env=_env(), check=True, capture_output=True, timeout=300)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    process = subprocess.Popen([sys.executable, "-m", "bpnn", "serve", str(model), "--port", "0"], env=_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    if " at http://" not in line:
+        process.kill()
+        pytest.fail(f"bpnn serve did not start: {line}{process.stderr.read()}")
+    yield line.split(" at ", 1)[1].split(" ", 1)[0]
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0 and "Traceback" not in err, err
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def digits(model):
+    """For each class 0..9, the first MNIST test image the model reads confidently: (image, label)."""
+    import bpnn
+
+    net = bpnn.load(model)
+    ds = bpnn.datasets.load(str(MNIST), validation=0)
+    p = net.predict_proba(ds.test.X[:500])
+    chosen = {}
+    for i in range(500):
+        label = int(ds.test.y[i])
+        if label not in chosen and p[i].argmax() == label and p[i, label] > 0.95:
+            chosen[label] = ds.test.X[i].reshape(28, 28)
+    assert len(chosen) == 10
+    return chosen
+
+
+def strokes_from_image(image: np.ndarray, threshold: float = 0.5) -> list[list[tuple[float, float]]]:
+    """Each row's runs of dark pixels as horizontal strokes, in pad coordinates (10 pad pixels a pixel)."""
+    scale = PAD / image.shape[0]
+    strokes = []
+    for r, row in enumerate(image >= threshold):
+        c = 0
+        while c < len(row):
+            if row[c]:
+                start = c
+                while c + 1 < len(row) and row[c + 1]:
+                    c += 1
+                y = (r + 0.5) * scale
+                strokes.append([((start + 0.5) * scale, y), ((c + 0.5) * scale, y)])
+            c += 1
+    return strokes
+
+
+def _to_page(page, strokes):
+    box = page.locator("#pad").bounding_box()
+    k = box["width"] / PAD
+    return [[(box["x"] + x * k, box["y"] + y * k) for x, y in stroke] for stroke in strokes]
+
+
+def draw_with_mouse(page, strokes) -> None:
+    for stroke in _to_page(page, strokes):
+        page.mouse.move(*stroke[0])
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*point, steps=3)
+        page.mouse.up()
+
+
+def draw_with_touch(page, cdp, strokes) -> None:
+    """Real touch events through the DevTools protocol (what a finger on a phone sends)."""
+    for stroke in _to_page(page, strokes):
+        x, y = stroke[0]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for x2, y2 in stroke[1:]:
+            for t in np.linspace(0, 1, 4)[1:]:
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove",
+                                                      "touchPoints": [{"x": x + t * (x2 - x), "y": y + t * (y2 - y)}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def read_answer(page) -> str:
+    """The answer shown once the page has caught up with the drawing."""
+    try:
+        page.wait_for_function(READY, timeout=15000)
+    except playwright_api.TimeoutError:
+        state = page.evaluate("() => ({...document.getElementById('result').dataset})")
+        raise AssertionError(f"the page never caught up with the drawing: {state}, "
+                             f"status {page.inner_text('#status')!r}") from None
+    return page.inner_text("#prediction").strip()
+
+
+def _open(browser, url, **context_options):
+    context = browser.new_context(**context_options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the browser logs every 4xx answer as a failed resource; those are the API's answers, not errors
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "the server responded with a status of 4" not in msg.text else None)
+    page.goto(url)
+    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=15000)
+    return context, page, errors
+
+
+def test_drawn_mnist_digits_are_read_with_the_mouse(server, browser, digits):
+    context, page, errors = _open(browser, server, viewport={"width": 1280, "height": 900})
+    assert "784-100-10" in page.inner_text("#model-line")
+    assert page.locator("#bars li").count() == 10
+    assert page.locator("#layers .cells span").count() == 100
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label in (0, 1, 2, 3, 7):
+        page.click("#clear") if page.is_enabled("#clear") else None
+        assert read_answer(page) == "–"
+        draw_with_mouse(page, strokes_from_image(digits[label]))
+        assert read_answer(page) == str(label), f"drew a {label}"
+        # the bar of the answer is the longest, and the prepared image is not blank
+        assert page.locator("#bars li.top .name").inner_text() == str(label)
+        lit = page.evaluate("""() => { const c = document.getElementById('seen');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n; }""")
+        assert lit > 30
+        # hidden units light up: cells take different colours, from idle to bright
+        shades = page.evaluate("""() => new Set([...document.querySelectorAll('#layers .cells span')]
+            .map(s => getComputedStyle(s).backgroundColor)).size""")
+        assert shades > 5
+        if label == 3:
+            page.screenshot(path=str(SHOTS / "serve-laptop.png"), full_page=True)
+    # Undo removes the last stroke; undoing everything leaves the page blank
+    while page.is_enabled("#undo"):
+        page.click("#undo")
+    assert read_answer(page) == "–"
+    assert errors == []
+    context.close()
+
+
+def test_drawn_digits_are_read_with_touch_on_a_phone(server, browser, digits):
+    context, page, errors = _open(browser, server, viewport={"width": 390, "height": 844}, has_touch=True,
+                                  is_mobile=True, device_scale_factor=2)
+    cdp = context.new_cdp_session(page)
+    # the page fits the phone's width: nothing scrolls sideways, the pad fits on screen
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    box = page.locator("#pad").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 250
+    for label in (4, 5, 9):
+        if page.is_enabled("#clear"):
+            page.tap("#clear")
+        draw_with_touch(page, cdp, strokes_from_image(digits[label]))
+        assert read_answer(page) == str(label), f"drew a {label} by touch"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "serve-phone.png"), full_page=True)
+    assert errors == []
+    context.close()
+
+
+def test_uploading_an_image_runs_the_same_path(server, browser, digits, tmp_path):
+    from PIL import Image
+
+    # a photo-like upload: dark ink on light paper, larger and off-centre
+    ink = np.kron(digits[8], np.ones((9, 9)))
+    paper = np.full((400, 330), 235.0)
+    paper[60:60 + ink.shape[0], 40:40 + ink.shape[1]] -= 200 * ink
+    path = tmp_path / "my eight.png"
+    Image.fromarray(paper.clip(0, 255).astype(np.uint8)).save(path)
+    context, page, errors = _open(browser, server)
+    page.set_input_files("#upload", str(path))
+    assert read_answer(page) == "8"
+    assert "my eight.png" in page.inner_text("#status")
+    # a file that is not an image gets the server's message, and the page keeps working
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not a picture")
+    page.set_input_files("#upload", str(bad))
+    page.wait_for_function(READY)
+    assert "not an image" in page.inner_text("#status")
+    assert page.inner_text("#prediction").strip() == "–"
+    assert errors == []
+    context.close()
