@@ -749,7 +749,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.model is not None and not Path(args.model).is_file():
         raise CommandError(f"{args.model}: no such model file; make one with 'bpnn train --out {args.model}' "
                            f"or run 'bpnn serve' without MODEL for a quick one")
-    return serve(args.model, args.host, args.port, max_body=int(args.max_upload_mb * 1024 * 1024),
+    return serve(args.model, args.host, args.port, max_body=max(1024, int(args.max_upload_mb * 1024 * 1024)),
                  data_dir=args.data_dir)
 
 

@@ -53,6 +53,12 @@ __all__ = [
 
 #: Images with more pixels than this are refused (decompression bombs).
 MAX_PIXELS = 40_000_000
+#: Image formats read (others, such as EPS, which Pillow hands to Ghostscript, are refused).
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+#: Larger images are shrunk (keeping the aspect ratio) to this many pixels on
+#: their longer side while being decoded: a digit ends up 20 pixels tall, and
+#: a photo's full resolution would only cost memory.
+WORK_SIZE = 1024
 #: Ink threshold (of the stretched 0..1 range) that defines the bounding box.
 INK_THRESHOLD = 0.2
 
@@ -113,7 +119,7 @@ def _decode(source, name: str, max_pixels: int) -> np.ndarray:
         with warnings.catch_warnings():
             # Pillow warns above ~89 megapixels; the size check below refuses those anyway
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(source)
+            img = Image.open(source, formats=FORMATS)
         with img:
             width, height = img.size
             if width * height > max_pixels:
@@ -121,8 +127,13 @@ def _decode(source, name: str, max_pixels: int) -> np.ndarray:
                     f"{name}: the image is {width}x{height} = {width * height:,} pixels; "
                     f"images over {max_pixels:,} pixels are refused"
                 )
+            if max(width, height) > WORK_SIZE:
+                img.draft("L", (WORK_SIZE, WORK_SIZE))      # JPEG: decode at a reduced scale
             img = ImageOps.exif_transpose(img)
             img.load()
+            if max(img.size) > WORK_SIZE and img.mode in ("L", "LA", "RGB", "RGBA", "P", "1"):
+                img = img.convert("RGBA" if img.mode in ("LA", "P") else "L" if img.mode == "1" else img.mode)
+                img.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
             return _to_grey(img)
     except ImageError:
         raise
@@ -130,7 +141,7 @@ def _decode(source, name: str, max_pixels: int) -> np.ndarray:
         raise ImageTooLargeError(f"{name}: refused as a possible decompression bomb ({err})") from None
     except UnidentifiedImageError:
         raise NotAnImageError(
-            f"{name} is not an image Pillow can read; give a PNG or JPEG file, or a .npy array"
+            f"{name} is not a PNG, JPEG, GIF, BMP, WebP or TIFF image; give a PNG or JPEG file, or a .npy array"
         ) from None
     except (OSError, ValueError, SyntaxError) as err:
         raise ImageError(f"{name}: the image is damaged or truncated ({err})") from None
@@ -268,12 +279,33 @@ def prepare(grey: np.ndarray, image_shape: Sequence[int], layout: dict | None = 
 
 
 def inputs_from_array(name: str, array: np.ndarray, image_shape: Sequence[int], scale: float = 255.0,
-                      layout: dict | None = None) -> list[tuple[str, np.ndarray]]:
+                      layout: dict | None = None, picture: bool = False) -> list[tuple[str, np.ndarray]]:
     """Interpret an array as prepared sample(s) or a raw grey picture (see :func:`load_inputs`).
 
-    Returns a list of (display name, float32 image of ``image_shape`` in [0, 1]).
+    Parameters
+    ----------
+    name : str
+        Labels the results and error messages.
+    array : ndarray
+        Prepared input(s) or a 2-d grey picture, as :func:`load_inputs` describes.
+    image_shape : sequence of int
+        The model's image shape, e.g. (28, 28).
+    scale : float
+        What the data set's raw values were divided by (255 or 16).
+    layout : dict, optional
+        ``box`` and ``centre`` for :func:`prepare_mnist`.
+    picture : bool
+        Take a 2-d array as a grey picture to prepare even when it has the
+        model's image shape.
+
+    Returns
+    -------
+    list of (str, ndarray)
+        A display name and a float32 image of ``image_shape`` in [0, 1] per sample.
     """
     image_shape = tuple(int(s) for s in image_shape)
+    if picture and np.ndim(array) != 2:
+        raise ImageError(f"{name}: a picture to prepare must be 2-d (rows, cols), got shape {np.shape(array)}")
     if array.dtype.kind not in "biuf":
         raise ImageError(f"{name}: the array holds {array.dtype}, not numbers")
     a = np.asarray(array, dtype=np.float64)
@@ -286,13 +318,15 @@ def inputs_from_array(name: str, array: np.ndarray, image_shape: Sequence[int], 
         x = x / scale if x.max(initial=0.0) > 1.0 else x
         return np.clip(x, 0.0, 1.0).astype(np.float32)
 
-    if a.ndim == 1 and a.size == n_features:
+    if picture:
+        pass
+    elif a.ndim == 1 and a.size == n_features:
         return [(name, unit(a).reshape(image_shape))]
-    if a.shape == image_shape:
+    elif a.shape == image_shape:
         return [(name, unit(a))]
-    if a.ndim == 2 and a.shape[1] == n_features and a.shape[0] >= 1:
+    elif a.ndim == 2 and a.shape[1] == n_features and a.shape[0] >= 1:
         return [(f"{name}[{i}]", unit(row).reshape(image_shape)) for i, row in enumerate(a)]
-    if a.ndim == 3 and a.shape[1:] == image_shape:
+    elif a.ndim == 3 and a.shape[1:] == image_shape:
         return [(f"{name}[{i}]", unit(img)) for i, img in enumerate(a)]
     if a.ndim == 2:
         grey = a * 255.0 if a.max(initial=0.0) <= 1.0 else a

@@ -301,6 +301,29 @@ class Network:
             return zs[0], As[0]
         return np.concatenate(zs), np.concatenate(As)
 
+    def layer_outputs(self, X: np.ndarray) -> list[np.ndarray]:
+        """Every Dense layer's activation for inputs ``X`` (inference: no dropout).
+
+        The feedforward equation a^l = σ(a^{l-1} W^l + b^l), kept at each layer.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, n_inputs)
+
+        Returns
+        -------
+        list of ndarray
+            ``[a^1, ..., a^L]``, ``a^l`` of shape ``(n, n_l)`` in the network's
+            dtype; the last is :meth:`feedforward`'s output.
+        """
+        A = _validation.check_X(X, self.n_inputs, self.dtype)
+        outputs = []
+        for layer in self.layers:
+            A = layer.forward(A, training=False)
+            if isinstance(layer, Dense):
+                outputs.append(A)
+        return outputs
+
     def feedforward(self, X: np.ndarray) -> np.ndarray:
         """The network's output A^L for inputs ``X`` of shape ``(n, n_inputs)``; shape ``(n, n_outputs)``."""
         return self._output(_validation.check_X(X, self.n_inputs, self.dtype))[1]

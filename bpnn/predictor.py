@@ -13,8 +13,9 @@ flattened to ``a^0``) it runs the feedforward equation layer by layer,
     a^l = σ(a^{l-1} W^l + b^l),
 
 keeps every hidden ``a^l`` (what the page draws as strips of cells), and
-turns the output ``a^L`` into class probabilities: a softmax output already
-sums to one; sigmoid outputs are divided by their sum.
+turns the output ``a^L`` into class probabilities (:func:`class_probabilities`):
+a softmax output already sums to one; sigmoid outputs are divided by their
+sum; other outputs go through a softmax.
 """
 
 from __future__ import annotations
@@ -33,20 +34,35 @@ from .imageprep import (
     read_image_bytes,
     standardize_inputs,
 )
-from .layers import Dense
 from .network import Network
 
 __all__ = ["Prediction", "Predictor", "class_probabilities"]
 
 
-def class_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Rows of network outputs ``(n, k)`` as probabilities that sum to one (float64).
+def class_probabilities(outputs: np.ndarray, output_activation: str = "softmax") -> np.ndarray:
+    """Network outputs as class probabilities that sum to one.
 
-    A softmax output is unchanged (up to rounding); sigmoid outputs, which
-    need not sum to one, are divided by their row sum.
+    Parameters
+    ----------
+    outputs : ndarray, shape (n, k)
+        The output layer's activations a^L.
+    output_activation : str
+        Its activation's name.  A softmax output is already a distribution;
+        sigmoid outputs (each in (0, 1), not summing to one) are divided by
+        their row sum; any other output (tanh, identity, ReLU, ...) is turned
+        into a distribution by a softmax.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, k)
     """
     outputs = np.asarray(outputs, dtype=np.float64)
-    return outputs / np.maximum(outputs.sum(axis=1, keepdims=True), 1e-300)
+    if output_activation == "softmax":
+        return outputs
+    if output_activation == "sigmoid":
+        return outputs / np.maximum(outputs.sum(axis=1, keepdims=True), 1e-300)
+    e = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 @dataclass
@@ -62,8 +78,8 @@ class Prediction:
         ``probabilities.argmax()``.
     label : str
         ``classes[index]``.
-    hidden : list of ndarray of float32, shapes (n_l,)
-        The activations ``a^l`` of every hidden layer.
+    hidden : list of ndarray, shapes (n_l,)
+        The activations ``a^l`` of every hidden layer, in the network's dtype.
     """
 
     image: np.ndarray
@@ -73,13 +89,18 @@ class Prediction:
     hidden: list[np.ndarray]
 
     def to_dict(self, classes: Sequence[str], digits: int = 4) -> dict:
-        """JSON-ready form: label, index, probabilities, classes, input image, hidden activations."""
+        """JSON-ready form: label, index, probabilities, classes, input image, hidden activations.
+
+        ``input`` is always a list of rows (a model with flat, non-image
+        inputs gives one row).
+        """
+        image = self.image if self.image.ndim == 2 else self.image.reshape(1, -1)
         return {
             "label": self.label,
             "index": self.index,
             "probabilities": [round(float(p), 6) for p in self.probabilities],
             "classes": list(classes),
-            "input": np.round(self.image.astype(np.float64), digits).tolist(),
+            "input": np.round(image.astype(np.float64), digits).tolist(),
             "hidden": [np.round(a.astype(np.float64), digits).tolist() for a in self.hidden],
         }
 
@@ -115,57 +136,70 @@ class Predictor:
     def __init__(self, net: Network, max_pixels: int = MAX_PIXELS) -> None:
         self.net = net
         self.max_pixels = int(max_pixels)
-        pre = net.preprocessing or {}
+        pre = getattr(net, "preprocessing", None) or {}
         side = int(round(net.n_inputs ** 0.5))
         default_shape = (side, side) if side * side == net.n_inputs else (net.n_inputs,)
         self.image_shape: tuple[int, ...] = tuple(int(s) for s in (pre.get("image_shape") or default_shape))
         self.scale = float(pre.get("scale") or 255.0)
         self.layout = pre.get("layout")
-        self.classes: list[str] = [str(c) for c in net.classes]
+        classes = getattr(net, "classes", None) or [str(i) for i in range(net.n_outputs)]
+        self.classes: list[str] = [str(c) for c in classes]
 
     # -- inputs -------------------------------------------------------------
     def images_from_array(self, array: np.ndarray, name: str = "the array",
-                          force_prepare: bool = False) -> list[tuple[str, np.ndarray]]:
-        """Prepared images from an array (see :func:`bpnn.imageprep.load_inputs`).
+                          picture: bool = False) -> list[tuple[str, np.ndarray]]:
+        """Prepared images from an array (see :func:`bpnn.imageprep.inputs_from_array`).
 
-        ``force_prepare`` treats any 2-d array, even one of the model's image
-        shape, as a grey picture to prepare MNIST-style.
+        Parameters
+        ----------
+        array : ndarray
+            Prepared input(s) of the model's image shape (or flattened), or a
+            2-d grey picture of another shape.
+        name : str
+            Labels error messages.
+        picture : bool
+            Prepare a 2-d array MNIST-style even when it has the model's image shape.
+
+        Returns
+        -------
+        list of (str, ndarray of float32 of shape ``image_shape``)
         """
-        array = np.asarray(array)
-        if force_prepare:
-            if array.ndim != 2:
-                raise ImageError(f"{name}: a picture to prepare must be 2-d (rows, cols), got shape {array.shape}")
-            if array.dtype.kind not in "biuf":
-                raise ImageError(f"{name}: the array holds {array.dtype}, not numbers")
-            grey = np.asarray(array, dtype=np.float64)
-            if not np.isfinite(grey).all():
-                raise ImageError(f"{name}: the array contains NaN or infinite values")
-            if grey.max(initial=0.0) <= 1.0:
-                grey = grey * 255.0
-            return [(name, prepare(np.clip(grey, 0, 255), self.image_shape, self.layout))]
-        return inputs_from_array(name, array, self.image_shape, self.scale, self.layout)
+        return inputs_from_array(name, np.asarray(array), self.image_shape, self.scale, self.layout,
+                                 picture=picture)
 
     def image_from_bytes(self, data: bytes, name: str = "the upload") -> np.ndarray:
-        """The prepared input for an encoded image (PNG, JPEG, ...) held in memory."""
+        """The prepared input, shape ``image_shape``, for an encoded image (PNG, JPEG, ...) in memory.
+
+        Raises
+        ------
+        ImageError
+            Not an image (:class:`~bpnn.imageprep.NotAnImageError`), more than
+            ``max_pixels`` pixels (:class:`~bpnn.imageprep.ImageTooLargeError`),
+            damaged, or holding no digit.
+        """
         grey = read_image_bytes(data, name, self.max_pixels)
         return prepare(grey, self.image_shape, self.layout)
 
     # -- the network --------------------------------------------------------
     def predict_images(self, images: Sequence[np.ndarray]) -> list[Prediction]:
-        """Run prepared images (each of ``image_shape``, values in [0, 1]) through the network."""
+        """Run prepared images through the network.
+
+        Parameters
+        ----------
+        images : sequence of ndarray, each of shape ``image_shape``, values in [0, 1]
+
+        Returns
+        -------
+        list of Prediction
+            One per image, with the class probabilities and every hidden layer's activations.
+        """
         if len(images) == 0:
             return []
-        X = np.stack([np.asarray(img, dtype=np.float32).reshape(-1) for img in images]).astype(self.net.dtype)
+        X = np.stack([np.asarray(img, dtype=self.net.dtype).reshape(-1) for img in images])
         if X.shape[1] != self.net.n_inputs:
             raise ImageError(f"a prepared image has {X.shape[1]} values; the model takes {self.net.n_inputs}")
-        A = standardize_inputs(X, self.net.preprocessing)
-        hidden: list[np.ndarray] = []
-        for layer in self.net.layers[:-1]:              # a^l = σ(a^{l-1} W^l + b^l)
-            A = layer.forward(A, training=False)
-            if isinstance(layer, Dense):
-                hidden.append(A)
-        _, output = self.net.output_layer.forward_logits(A)
-        probabilities = class_probabilities(output)
+        *hidden, output = self.net.layer_outputs(standardize_inputs(X, getattr(self.net, "preprocessing", None)))
+        probabilities = class_probabilities(output, self.net.output_layer.activation.name)
         results = []
         for i, image in enumerate(images):
             index = int(probabilities[i].argmax())
@@ -174,13 +208,13 @@ class Predictor:
         return results
 
     def predict_image(self, image: np.ndarray) -> Prediction:
-        """:meth:`predict_images` for one prepared image."""
+        """:meth:`predict_images` for one prepared image of shape ``image_shape``."""
         return self.predict_images([image])[0]
 
     # -- description --------------------------------------------------------
     def info(self) -> dict:
         """A JSON-ready summary of the model: architecture, data set, test accuracy, inputs."""
-        meta = self.net.metadata or {}
+        meta = getattr(self.net, "metadata", None) or {}
         summary = ((meta.get("training") or {}).get("summary") or {})
         dataset = meta.get("dataset") or {}
         layers = [{"size": layer.n_out, "activation": layer.activation.name} for layer in self.net.dense_layers]

@@ -371,7 +371,7 @@ def test_predict_reports_bad_inputs_and_goes_on(tmp_path, capsys):
     np.save(tmp_path / "ok.npy", np.zeros(64))
     status, out, err = run(capsys, "predict", model, tmp_path / "notes.txt", tmp_path / "ok.npy")
     assert status == 1 and "ok.npy" in out
-    assert err.startswith("bpnn: error: ") and "not an image" in err and "Traceback" not in err
+    assert err.startswith("bpnn: error: ") and "is not a PNG, JPEG" in err and "Traceback" not in err
 
 
 def test_full_disk_while_saving_keeps_the_previous_model(tmp_path, capsys, monkeypatch):

@@ -193,8 +193,8 @@ def test_bad_arrays_are_refused_clearly(client, body, status, fragment):
 
 @pytest.mark.parametrize("data,status,fragment", [
     (b"", 422, "empty"),
-    (b"this is not a picture", 415, "not an image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 50, 415, "not an image"),
+    (b"this is not a picture", 415, "is not a PNG, JPEG"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 50, 415, "is not a PNG, JPEG"),
     ("truncated", 422, "damaged or truncated"),
     ("blank", 422, "no digit found"),
     ("bomb", 413, "decompression bomb"),
@@ -212,12 +212,59 @@ def test_bad_uploads_are_refused_clearly(client, data, status, fragment):
     assert client.get("/api/model").status_code == 200
 
 
-def test_missing_upload_field_and_wrong_method(client):
+def test_malformed_requests_say_what_to_send(client):
     response = client.post("/api/predict/image", data={"other": "x"})
-    assert response.status_code == 422 and "file" in response.json()["detail"]
+    assert response.status_code == 422 and "file part named 'file'" in response.json()["detail"]
+    response = client.post("/api/predict/image", data={"file": "not a file"})
+    assert response.status_code == 422 and "file part named 'file'" in response.json()["detail"]
     assert client.get("/api/predict").status_code == 405
     response = client.post("/api/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422 and "not valid JSON" in response.json()["detail"]
+    response = client.post("/api/predict", content=b"0,0,1", headers={"content-type": "text/plain"})
+    assert response.status_code == 422 and "Content-Type: application/json" in response.json()["detail"]
+    response = client.post("/api/predict", json={"pixels": [[0.0] * 8] * 8, "prepare": "yes"})
+    assert response.status_code == 422 and "true or false" in response.json()["detail"]
+    assert client.head("/").status_code == 200
+
+
+def test_formats_pillow_would_hand_to_other_programs_are_refused(client):
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\n"
+    response = _upload(client, eps, "digit.eps", "application/postscript")
+    assert response.status_code == 415 and "is not a PNG, JPEG" in response.json()["detail"]
+
+
+def test_a_large_photo_is_read_at_a_working_size(digits_model, digits_test):
+    """A 14-megapixel photo-sized upload is shrunk while decoding and still read right; 18 MP is refused."""
+    from bpnn.web.app import DEFAULT_MAX_PIXELS
+
+    X, y = digits_test
+    app = create_app(Predictor(bpnn.load(digits_model), max_pixels=DEFAULT_MAX_PIXELS))
+    big = np.kron(X[5].reshape(8, 8), np.ones((400, 400)))            # 3200x3200 (dark ink on white in the PNG)
+    with TestClient(app) as c:
+        response = _upload(c, _png(np.pad(big, ((400, 400), (600, 600)))))     # 4000x4400 = 17.6 MP
+        assert response.status_code == 413 and "16,000,000 pixels" in response.json()["detail"]
+        data = _png(np.pad(big, ((200, 200), (300, 300))))                     # 3600x3800 = 13.7 MP
+        response = _upload(c, data)
+        assert response.status_code == 200, response.text
+        assert response.json()["label"] == str(y[5])
+    from bpnn.imageprep import WORK_SIZE, read_image_bytes
+
+    assert max(read_image_bytes(data).shape) == WORK_SIZE
+
+
+def test_models_with_other_outputs_and_flat_inputs(tmp_path):
+    """A bare network (no model file), flat 10-value inputs and a tanh output: probabilities stay a distribution."""
+    net = bpnn.Network([10, 8, 3], activation="tanh", cost="quadratic", seed=1)
+    with TestClient(create_app(Predictor(net))) as c:
+        info = c.get("/api/model").json()
+        assert info["image_shape"] == [10] and info["classes"] == ["0", "1", "2"]
+        response = c.post("/api/predict", json={"pixels": [0.1 * i for i in range(10)]})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["input"] == [[pytest.approx(0.1 * i, abs=1e-4) for i in range(10)]]
+        assert min(body["probabilities"]) >= 0 and sum(body["probabilities"]) == pytest.approx(1, abs=1e-5)
+        outputs = net.feedforward(np.arange(10, dtype=np.float32)[None] * 0.1)[0]
+        assert body["index"] == int(np.argmax(outputs))
 
 
 def test_body_over_the_limit_is_refused_before_it_is_read(client):
@@ -228,6 +275,10 @@ def test_body_over_the_limit_is_refused_before_it_is_read(client):
     response = client.post("/api/predict", content=(b"x" * 65536 for _ in range(5)),
                            headers={"content-type": "application/json"})
     assert response.status_code == 413 and "limit" in response.json()["detail"]
+    # a client asking first (Expect: 100-continue) is answered without sending anything
+    response = client.post("/api/predict/image", content=big, headers={
+        "content-type": "multipart/form-data; boundary=x", "expect": "100-continue"})
+    assert response.status_code == 413
     assert client.get("/api/model").status_code == 200
 
 

@@ -235,7 +235,7 @@ def test_uploading_an_image_runs_the_same_path(server, browser, digits, tmp_path
     bad.write_bytes(b"not a picture")
     page.set_input_files("#upload", str(bad))
     page.wait_for_function(READY)
-    assert "not an image" in page.inner_text("#status")
+    assert "is not a PNG, JPEG" in page.inner_text("#status")
     assert page.inner_text("#prediction").strip() == "–"
     assert errors == []
     context.close()

@@ -29,6 +29,7 @@ request and runs without debug mode.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from importlib import resources
@@ -39,7 +40,7 @@ from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from .._version import __version__
 from ..imageprep import ImageError, ImageTooLargeError, NotAnImageError
@@ -67,7 +68,7 @@ class PixelsIn(BaseModel):
                     "(0..255 or [0, 1], either polarity) to prepare MNIST-style.",
         examples=[[[0.0] * 28] * 28],
     )
-    prepare: bool = Field(False, description="Prepare even a picture of the model's own shape MNIST-style "
+    prepare: StrictBool = Field(False, description="Prepare even a picture of the model's own shape MNIST-style "
                                              "(crop to the ink, fit 20x20, centre by mass).")
 
 
@@ -76,7 +77,8 @@ class PredictionOut(BaseModel):
 
     label: str = Field(description="The predicted class name.")
     index: int = Field(description="Its output index.")
-    probabilities: list[float] = Field(description="One probability per class, summing to 1.")
+    probabilities: list[float] = Field(description="One probability per class, summing to 1 (a softmax "
+                                                   "output as is; sigmoid outputs divided by their sum).")
     classes: list[str] = Field(description="The class names, in output order.")
     input: list[list[float]] = Field(description="The prepared image the network saw, values in [0, 1].")
     hidden: list[list[float]] = Field(description="The activations of each hidden layer, in order.")
@@ -153,13 +155,18 @@ class BodyLimit:
                 await self._refuse(send, 400, "the Content-Length header is not a number")
                 return
             if declared > self.max_bytes:
-                await self._drain(receive, declared)
+                if dict(scope.get("headers") or []).get(b"expect", b"").lower() != b"100-continue":
+                    await self._drain(receive, declared)     # else the client waits for our answer first
                 await self._refuse(send, 413, f"the request body is {declared / 1024 / 1024:.1f} MiB; "
                                               f"the limit is {limit}: send a smaller image")
                 return
         chunks, total = [], 0
         while True:
-            message = await receive()
+            try:
+                message = await receive()
+            except asyncio.CancelledError:              # the server is shutting down mid-upload
+                await self._refuse(send, 503, "the server is shutting down; send the request again later")
+                return
             if message["type"] != "http.request":      # the client went away
                 return
             chunk = message.get("body", b"")
@@ -219,15 +226,24 @@ class SecurityHeaders:
 
 
 def _validation_message(exc: RequestValidationError) -> str:
+    """One readable line for FastAPI's validation errors."""
     errors = exc.errors()
+    locations = [tuple(error.get("loc", ())) for error in errors]
     if any(error.get("type") == "json_invalid" for error in errors):
         return "the request body is not valid JSON; send {\"pixels\": [[...], ...]}"
-    if any(tuple(error.get("loc", ()))[:2] == ("body", "pixels") for error in errors):
+    if any(loc == ("body",) for loc in locations):
+        return ("send a JSON object such as {\"pixels\": [[...], ...]} with the header "
+                "Content-Type: application/json")
+    if any(loc[:2] == ("body", "pixels") for loc in locations):
         return ("pixels must be a 2-d array of numbers (a list of rows, e.g. 28 lists of 28 numbers) "
                 "or a flat list of numbers")
+    if any(loc[:2] == ("body", "file") for loc in locations):
+        return "send the image as a multipart/form-data file part named 'file' (curl -F file=@digit.png)"
+    if any(loc[:2] == ("body", "prepare") for loc in locations):
+        return "prepare must be true or false"
     parts = []
-    for error in errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+    for error, loc in zip(errors[:5], locations):
+        where = ".".join(str(p) for p in loc if p != "body") or "body"
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
     return "invalid request: " + "; ".join(parts)
 
@@ -251,7 +267,9 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
                     "predict from an array or an uploaded image, and describe the model.",
         debug=False,
     )
-    lock = threading.Lock()     # one prediction at a time: NumPy already uses the cores
+    # At most two images are decoded, prepared and run at once (the machine's cores): an upload of
+    # up to ``max_pixels`` pixels briefly needs a few bytes a pixel, so this bounds the memory too.
+    busy = threading.BoundedSemaphore(2)
     info = {**predictor.info(), "source": source}
 
     @app.exception_handler(RequestValidationError)
@@ -263,7 +281,7 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
         status = 413 if isinstance(exc, ImageTooLargeError) else 415 if isinstance(exc, NotAnImageError) else 422
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
 
@@ -272,11 +290,6 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
     @app.get("/api/model", response_model=ModelOut, summary="Describe the model being served")
     def model_info() -> dict:
         return info
-
-    def run(images: list) -> dict:
-        with lock:
-            prediction = predictor.predict_image(images[0][1])
-        return prediction.to_dict(predictor.classes)
 
     @app.post("/api/predict", response_model=PredictionOut, responses=_ERRORS,
               summary="Classify an image given as an array of numbers")
@@ -289,17 +302,19 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
             raise ImageTooLargeError(f"pixels: {array.size} values; at most {predictor.max_pixels} are accepted")
         if array.size == 0:
             raise ImageError("pixels: the array is empty")
-        images = predictor.images_from_array(array, "pixels", force_prepare=body.prepare)
-        if len(images) != 1:
-            raise ImageError(f"pixels: send one image, got {len(images)} (shape {array.shape})")
-        return run(images)
+        with busy:
+            images = predictor.images_from_array(array, "pixels", picture=body.prepare)
+            if len(images) != 1:
+                raise ImageError(f"pixels: send one image, got {len(images)} (shape {array.shape})")
+            return predictor.predict_image(images[0][1]).to_dict(predictor.classes)
 
     @app.post("/api/predict/image", response_model=PredictionOut, responses=_ERRORS,
               summary="Classify an uploaded image (PNG, JPEG, ...), prepared MNIST-style")
     def predict_upload(file: UploadFile = File(description="The image file")) -> dict:
         data = file.file.read()
-        image = predictor.image_from_bytes(data, "the uploaded file")
-        return run([("upload", image)])
+        with busy:
+            image = predictor.image_from_bytes(data, "the uploaded file")
+            return predictor.predict_image(image).to_dict(predictor.classes)
 
     app.add_middleware(BodyLimit, max_bytes=max_body)
     app.add_middleware(SecurityHeaders)

@@ -147,22 +147,21 @@ def serve(model: str | None, host: str = "127.0.0.1", port: int = 8000, *,
 
     path = Path(model) if model else default_model(data_dir)
     net = load(path)
-    predictor = Predictor(net, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    app = create_app(predictor, source=path.name, max_body=max_body or DEFAULT_MAX_BODY)
+    predictor = Predictor(net, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    app = create_app(predictor, source=path.name, max_body=DEFAULT_MAX_BODY if max_body is None else max_body)
     sock = _bind(host, port)
     actual_port = sock.getsockname()[1]
     url = _url(host, actual_port)
     if not _is_loopback(host):
         print(f"bpnn: warning: listening on {host}, reachable from other machines; the page has no login. "
               f"Use --host 127.0.0.1 to keep it on this computer.", file=sys.stderr, flush=True)
-    print(f"bpnn: serving {net!r} from {path.name} at {url} (API: {url}docs); press Ctrl-C to stop",
-          flush=True)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, server_header=False,
-                            timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
     try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
+        print(f"bpnn: serving {net!r} from {path.name} at {url} (API: {url}docs); press Ctrl-C to stop",
+              flush=True)
+        config = uvicorn.Config(app, log_level=log_level, access_log=False, server_header=False,
+                                timeout_graceful_shutdown=2)
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:       # Ctrl-C before uvicorn took over the signal, or re-raised by it
         pass
     finally:
         sock.close()

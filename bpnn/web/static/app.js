@@ -17,11 +17,11 @@
   const clearButton = document.getElementById("clear");
   const upload = document.getElementById("upload");
 
+  const HINT = "Draw one digit, large, in the middle of the box.";
   const INK_WIDTH = 22;          // on the 280x280 pad: about 2 pixels of MNIST's 20x20 box
   const strokes = [];            // each stroke: a list of [x, y] points in pad pixels
   let drawing = null;            // the stroke under the pointer
   let drawVersion = 0;           // bumps on every change of the drawing
-  let requestSeq = 0;            // id of the newest request; older answers are dropped
   let inFlight = false;
   let model = null;
   let bars = [];
@@ -79,7 +79,7 @@
     for (const e of (events.length ? events : [event])) drawing.push(padPoint(e));
     changed();
   });
-  const endStroke = () => { if (drawing) { drawing = null; requestPrediction(); } };
+  const endStroke = () => { drawing = null; };   // the last move already asked for an answer
   pad.addEventListener("pointerup", endStroke);
   pad.addEventListener("pointercancel", endStroke);
 
@@ -107,58 +107,70 @@
     return new Promise((resolve) => pad.toBlob(resolve, "image/png"));
   }
 
-  // Send the drawing; while a request is under way, only remember that the
-  // drawing changed, so the pad stays smooth and the answer catches up.
-  async function requestPrediction() {
-    if (inFlight) return;
-    if (strokes.length === 0) {          // nothing drawn: nothing to ask
-      requestSeq += 1;
+  // One request at a time.  `pending` holds the next job, the newest one
+  // winning: {kind: "draw"} for the pad's current drawing, or {kind: "upload",
+  // file}.  While a request is under way the pad stays smooth and only the job
+  // is remembered; the answer catches up when the request returns.
+  let pending = null;
+
+  function schedule(job) {
+    pending = job;
+    pump();
+  }
+
+  async function pump() {
+    if (inFlight || !pending) return;
+    const job = pending;
+    pending = null;
+    const version = drawVersion;
+    if (job.kind === "draw" && strokes.length === 0) {   // nothing drawn: nothing to ask
       showBlank();
-      result.dataset.resultVersion = String(drawVersion);
+      setStatus(HINT);
+      result.dataset.resultVersion = String(version);
       result.dataset.state = "idle";
       return;
     }
     inFlight = true;
     result.dataset.state = "busy";
-    const version = drawVersion;
-    const seq = ++requestSeq;
+    // an answer is still worth showing while more strokes are coming, not after Clear or an upload
+    const current = () => !pending || (job.kind === "draw" && pending.kind === "draw" && strokes.length > 0);
     try {
       const form = new FormData();
-      form.append("file", await padBlob(), "drawing.png");
+      if (job.kind === "draw") form.append("file", await padBlob(), "drawing.png");
+      else form.append("file", job.file, job.file.name);
       const data = await post("/api/predict/image", form);
-      if (seq === requestSeq) { show(data); setStatus("Keep drawing, or Clear to start again."); }
+      if (current()) {
+        show(data);
+        setStatus(job.kind === "upload" ? `${job.file.name}: the prepared image is on the right.`
+                                        : "Keep drawing, or Clear to start again.");
+      }
     } catch (error) {
-      if (seq === requestSeq) { showBlank(); setStatus(error.message, true); }
+      if (current()) {
+        showBlank();
+        setStatus(job.kind === "upload" ? `${job.file.name}: ${error.message}` : error.message, true);
+      }
     } finally {
       inFlight = false;
-      if (seq === requestSeq) result.dataset.resultVersion = String(version);
-      if (drawVersion !== version) requestPrediction();
+      result.dataset.resultVersion = String(version);
+      if (pending) pump();
       else result.dataset.state = "idle";
     }
   }
 
-  upload.addEventListener("change", async () => {
+  function requestPrediction() {
+    schedule({ kind: "draw" });
+  }
+
+  upload.addEventListener("change", () => {
     const file = upload.files && upload.files[0];
     if (!file) return;
     strokes.length = 0;
     drawVersion += 1;
     result.dataset.drawVersion = String(drawVersion);
     redraw();
-    const version = drawVersion;
-    const seq = ++requestSeq;
-    result.dataset.state = "busy";
     setStatus(`reading ${file.name}…`);
-    try {
-      const form = new FormData();
-      form.append("file", file, file.name);
-      const data = await post("/api/predict/image", form);
-      if (seq === requestSeq) { show(data); setStatus(`${file.name}: the prepared image is on the right.`); }
-    } catch (error) {
-      if (seq === requestSeq) { showBlank(); setStatus(`${file.name}: ${error.message}`, true); }
-    } finally {
-      if (seq === requestSeq) { result.dataset.resultVersion = String(version); result.dataset.state = "idle"; }
-      upload.value = "";
-    }
+    schedule({ kind: "upload", file });
+    upload.value = "";
   });
 
   // -- showing the answer ----------------------------------------------------
@@ -305,6 +317,7 @@
     showBlank();
     try {
       const response = await fetch("/api/model");
+      if (!response.ok) throw new Error(`the server answered ${response.status}`);
       model = await response.json();
       describe(model);
       buildBars(model.classes);
