@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -357,7 +357,7 @@ def test_serve_errors_are_one_line(digits_model, tmp_path, capsys):
     tampered.write_bytes(bytes(data))
     assert main(["serve", str(tampered), "--port", "0"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "damaged" in err or "tampered" in err
+    assert err.count("\n") == 0 and ("damaged" in err or "tampered" in err), err
 
 
 def test_without_a_model_a_quick_digits_model_is_trained_once(tmp_path, monkeypatch):

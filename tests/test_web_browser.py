@@ -10,7 +10,6 @@ go to ``$BPNN_SCREENSHOT_DIR`` (default ``build/screenshots``).
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import signal
