@@ -142,6 +142,15 @@ def draw_with_touch(page, cdp, strokes) -> None:
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
+def assert_inked(page, strokes) -> None:
+    """Every point the pen went through is painted on the pad (a dot too, not only lines)."""
+    points = [list(point) for stroke in strokes for point in stroke]
+    blank = page.evaluate("""(points) => { const pad = document.getElementById('pad');
+        const d = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;
+        return points.filter(([x, y]) => d[4 * (Math.round(y) * pad.width + Math.round(x))] > 128); }""", points)
+    assert blank == [], f"{len(blank)} of {len(points)} pen positions left unpainted, e.g. {blank[:3]}"
+
+
 def read_answer(page) -> str:
     """The answer shown once the page has caught up with the drawing."""
     try:
@@ -175,7 +184,9 @@ def test_drawn_mnist_digits_are_read_with_the_mouse(server, browser, digits):
     for label in (0, 1, 2, 3, 7):
         page.click("#clear") if page.is_enabled("#clear") else None
         assert read_answer(page) == "–"
-        draw_with_mouse(page, strokes_from_image(digits[label]))
+        strokes = strokes_from_image(digits[label])
+        draw_with_mouse(page, strokes)
+        assert_inked(page, strokes)
         assert read_answer(page) == str(label), f"drew a {label}"
         # the bar of the answer is the longest, and the prepared image is not blank
         assert page.locator("#bars li.top .name").inner_text() == str(label)
@@ -208,7 +219,9 @@ def test_drawn_digits_are_read_with_touch_on_a_phone(server, browser, digits):
     for label in (4, 5, 9):
         if page.is_enabled("#clear"):
             page.tap("#clear")
-        draw_with_touch(page, cdp, strokes_from_image(digits[label]))
+        strokes = strokes_from_image(digits[label])
+        draw_with_touch(page, cdp, strokes)
+        assert_inked(page, strokes)
         assert read_answer(page) == str(label), f"drew a {label} by touch"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "serve-phone.png"), full_page=True)

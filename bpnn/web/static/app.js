@@ -76,8 +76,14 @@
     if (!drawing) return;
     event.preventDefault();
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-    for (const e of (events.length ? events : [event])) drawing.push(padPoint(e));
-    changed();
+    let added = false;
+    for (const e of (events.length ? events : [event])) {
+      // a repeated point would turn a dot into a zero-length line, which canvas does not paint
+      const point = padPoint(e);
+      const last = drawing[drawing.length - 1];
+      if (point[0] !== last[0] || point[1] !== last[1]) { drawing.push(point); added = true; }
+    }
+    if (added) changed();
   });
   const endStroke = () => { drawing = null; };   // the last move already asked for an answer
   pad.addEventListener("pointerup", endStroke);
