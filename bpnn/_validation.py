@@ -72,6 +72,27 @@ def _check_finite(A: np.ndarray, name: str) -> None:
         )
 
 
+def encode_labels(labels: np.ndarray, n_classes: int, dtype, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """Target rows for valid class indices: ``high`` at each row's label, ``low`` elsewhere.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n,)
+        Class indices, already checked to lie in ``0..n_classes-1``.
+    n_classes : int
+    dtype : dtype of the result
+    low, high : float
+        0 and 1 give one-hot rows; 0.1 and 0.9 the "soft" targets.
+
+    Returns
+    -------
+    ndarray of ``dtype``, shape (n, n_classes)
+    """
+    targets = np.full((labels.shape[0], int(n_classes)), low, dtype=np.dtype(dtype))
+    targets[np.arange(labels.shape[0]), labels] = high
+    return targets
+
+
 def check_y(y, n_samples: int, n_classes: int, dtype: np.dtype, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """Validate targets; return ``(labels, targets)``.
 
@@ -105,9 +126,7 @@ def check_y(y, n_samples: int, n_classes: int, dtype: np.dtype, name: str = "y")
                 f"{name} contains label {bad}, but the network has {n_classes} outputs "
                 f"(classes 0..{n_classes - 1}); check the labels or the output layer size"
             )
-        targets = np.zeros((n_samples, n_classes), dtype=dtype)
-        targets[np.arange(n_samples), labels] = 1.0
-        return labels, targets
+        return labels, encode_labels(labels, n_classes, dtype)
     if y.ndim == 2:
         if y.shape[1] != n_classes:
             raise ValueError(

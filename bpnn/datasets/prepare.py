@@ -10,6 +10,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from bpnn._validation import encode_labels
 from bpnn.exceptions import DataError
 
 __all__ = [
@@ -355,10 +356,7 @@ def one_hot(y: np.ndarray, k: int, dtype: Union[str, np.dtype] = "float32") -> n
     array([[0., 0., 1.],
            [1., 0., 0.]], dtype=float32)
     """
-    y = _check_targets(y, k)
-    out = np.zeros((y.shape[0], int(k)), dtype=np.dtype(dtype))
-    out[np.arange(y.shape[0]), y] = 1
-    return out
+    return encode_labels(_check_targets(y, k), k, dtype)
 
 
 def soft_targets(
@@ -392,7 +390,4 @@ def soft_targets(
     >>> soft_targets(np.array([1]), 3)
     array([[0.1, 0.9, 0.1]], dtype=float32)
     """
-    y = _check_targets(y, k)
-    out = np.full((y.shape[0], int(k)), low, dtype=np.dtype(dtype))
-    out[np.arange(y.shape[0]), y] = high
-    return out
+    return encode_labels(_check_targets(y, k), k, dtype, low, high)
