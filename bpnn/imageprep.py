@@ -318,16 +318,15 @@ def inputs_from_array(name: str, array: np.ndarray, image_shape: Sequence[int], 
         x = x / scale if x.max(initial=0.0) > 1.0 else x
         return np.clip(x, 0.0, 1.0).astype(np.float32)
 
-    if picture:
-        pass
-    elif a.ndim == 1 and a.size == n_features:
-        return [(name, unit(a).reshape(image_shape))]
-    elif a.shape == image_shape:
-        return [(name, unit(a))]
-    elif a.ndim == 2 and a.shape[1] == n_features and a.shape[0] >= 1:
-        return [(f"{name}[{i}]", unit(row).reshape(image_shape)) for i, row in enumerate(a)]
-    elif a.ndim == 3 and a.shape[1:] == image_shape:
-        return [(f"{name}[{i}]", unit(img)) for i, img in enumerate(a)]
+    if not picture:                 # prepared input(s), in one of the accepted layouts
+        if a.ndim == 1 and a.size == n_features:
+            return [(name, unit(a).reshape(image_shape))]
+        if a.shape == image_shape:
+            return [(name, unit(a))]
+        if a.ndim == 2 and a.shape[1] == n_features and a.shape[0] >= 1:
+            return [(f"{name}[{i}]", unit(row).reshape(image_shape)) for i, row in enumerate(a)]
+        if a.ndim == 3 and a.shape[1:] == image_shape:
+            return [(f"{name}[{i}]", unit(img)) for i, img in enumerate(a)]
     if a.ndim == 2:
         grey = a * 255.0 if a.max(initial=0.0) <= 1.0 else a
         return [(name, prepare(np.clip(grey, 0, 255), image_shape, layout))]

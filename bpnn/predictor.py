@@ -136,7 +136,8 @@ class Predictor:
     def __init__(self, net: Network, max_pixels: int = MAX_PIXELS) -> None:
         self.net = net
         self.max_pixels = int(max_pixels)
-        pre = getattr(net, "preprocessing", None) or {}
+        self.preprocessing: dict | None = getattr(net, "preprocessing", None)
+        pre = self.preprocessing or {}
         side = int(round(net.n_inputs ** 0.5))
         default_shape = (side, side) if side * side == net.n_inputs else (net.n_inputs,)
         self.image_shape: tuple[int, ...] = tuple(int(s) for s in (pre.get("image_shape") or default_shape))
@@ -198,7 +199,7 @@ class Predictor:
         X = np.stack([np.asarray(img, dtype=self.net.dtype).reshape(-1) for img in images])
         if X.shape[1] != self.net.n_inputs:
             raise ImageError(f"a prepared image has {X.shape[1]} values; the model takes {self.net.n_inputs}")
-        *hidden, output = self.net.layer_outputs(standardize_inputs(X, getattr(self.net, "preprocessing", None)))
+        *hidden, output = self.net.layer_outputs(standardize_inputs(X, self.preprocessing))
         probabilities = class_probabilities(output, self.net.output_layer.activation.name)
         results = []
         for i, image in enumerate(images):
