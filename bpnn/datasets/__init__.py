@@ -17,9 +17,16 @@ Sources (see :func:`load`):
 * a folder of the four IDX files, a Keras ``mnist.npz``, or the classic
   ``mnist.pkl.gz`` (unpickled with a NumPy-only :class:`ArrayUnpickler`).
 
+Every file is read as untrusted: the sizes it declares are checked against
+the file and the memory budget of :mod:`bpnn.limits` (``BPNN_MEMORY_BUDGET``)
+before anything is allocated, decompression stops at the declared size, and
+labels are checked as data (:mod:`~bpnn.datasets.labels`).  Every failure is
+a :class:`~bpnn.exceptions.DataError` naming the file.
+
 Modules: :mod:`~bpnn.datasets.idx` (the IDX format),
 :mod:`~bpnn.datasets.download` (cache and download),
-:mod:`~bpnn.datasets.sources` (file formats), :mod:`~bpnn.datasets.prepare`
+:mod:`~bpnn.datasets.sources` (file formats), :mod:`~bpnn.datasets.labels`
+(class counts and label checks), :mod:`~bpnn.datasets.prepare`
 (splits, scaling, targets), :mod:`~bpnn.datasets.api` (:func:`load`).
 """
 

@@ -31,6 +31,7 @@ from bpnn.datasets.sources import (
     read_pickle,
 )
 from bpnn.exceptions import DataError
+from bpnn.limits import check_allocation
 
 __all__ = ["available", "load"]
 
@@ -180,7 +181,9 @@ def load(
     ------
     bpnn.exceptions.DataError
         For an unknown name or path, a damaged or malicious file, a failed
-        download, or invalid options.
+        download, invalid options, labels that are not classes (see
+        :mod:`bpnn.datasets.labels`), or data larger than the memory budget
+        (see :mod:`bpnn.limits`; ``BPNN_MEMORY_BUDGET`` changes it).
 
     Examples
     --------
@@ -204,6 +207,17 @@ def load(
         check_validation(validation)
     raw = _read_source(
         name_or_folder, download=download, data_dir=data_dir, mirrors=mirrors, progress=progress
+    )
+
+    # The float inputs are a new allocation, sized by data already checked
+    # against the budget as stored (uint8 becomes 4 or 8 times larger).
+    n_features = int(np.prod(raw.image_shape))
+    check_allocation(
+        (raw.X_train.shape[0] + raw.X_test.shape[0]) * n_features * float_dtype.itemsize,
+        f"the {raw.X_train.shape[0] + raw.X_test.shape[0]} inputs as {float_dtype} "
+        f"(choose float32, or fewer classes=, to need less)",
+        raw.name,
+        error=DataError,
     )
 
     if isinstance(validation, str):
@@ -248,7 +262,6 @@ def load(
             if split is not None:
                 apply_standardizer(split.X, mean, std)
 
-    n_features = int(np.prod(raw.image_shape))
     shape = (n_features,) if flatten else tuple(raw.image_shape)
     for split in splits.values():
         if split is not None:

@@ -10,7 +10,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from bpnn._validation import encode_labels
+from bpnn.nn._validation import encode_labels
 from bpnn.exceptions import DataError
 
 __all__ = [
@@ -226,11 +226,14 @@ def select_classes(
     y : numpy.ndarray of int64, shape (m,)
         Values 0..len(original_labels)-1.
     """
-    table = np.full(max(int(y.max(initial=0)), max(original_labels)) + 1, -1, dtype=np.int64)
-    table[np.asarray(original_labels, dtype=np.int64)] = np.arange(len(original_labels))
-    new = table[y]
-    keep = new >= 0
-    return X[keep], new[keep]
+    # A lookup by sorting the few selected labels: no table sized by a label value.
+    wanted = np.asarray(original_labels, dtype=np.int64)
+    order = np.argsort(wanted, kind="stable")
+    ranked = wanted[order]
+    y = np.asarray(y, dtype=np.int64)
+    position = np.clip(np.searchsorted(ranked, y), 0, ranked.size - 1)
+    keep = ranked[position] == y
+    return X[keep], order[position[keep]].astype(np.int64)
 
 
 def to_unit_range(X: np.ndarray, scale: float, dtype: np.dtype) -> np.ndarray:
