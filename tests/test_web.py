@@ -177,7 +177,8 @@ BAD_JSON = [
     ({"pixels": []}, 422, "empty"),
     ({"pixels": [0.5] * 63}, 422, "neither a picture"),
     ({"pixels": [[0.5] * 8] * 7 + [[float("nan")] * 8]}, 422, "NaN"),
-    ({"pixels": [[0.0] * 40] * 40}, 422, "no digit found"),
+    ({"pixels": [[0.0] * 40] * 40, "prepare": True}, 422, "no digit found"),
+    ({"pixels": [[0.5] * 8] * 7}, 422, "the expected shape is 8x8"),
     ({"pixels": [[0.0] * 8] * 8, "prepare": True}, 422, "no digit found"),
 ]
 

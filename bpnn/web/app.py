@@ -8,10 +8,13 @@ Routes
     The model's summary: architecture, data set, test accuracy, input shape.
 ``POST /api/predict``
     JSON ``{"pixels": [[...], ...], "prepare": false}``: a prepared input of
-    the model's image shape (28x28 for MNIST, values in [0, 1] or 0..255,
-    white ink on black; or flattened), or any other 2-d grey picture, which
-    is prepared MNIST-style (``"prepare": true`` forces that for a picture
-    of the model's own shape).
+    exactly the model's image shape (28x28 for MNIST, 8x8 for the digits) or
+    the same flattened (784 or 64 numbers), white ink on black, values in
+    [0, 1] or in the data set's units (0..255 for MNIST, 0..16 for the
+    digits); or, with ``"prepare": true``, a 2-d grey picture of any size up
+    to 1024x1024 (values 0..255 or [0, 1], either polarity), prepared
+    MNIST-style.  Values must be JSON numbers: booleans, strings, null, NaN
+    and Infinity are refused.
 ``POST /api/predict/image``
     A multipart upload (field ``file``) of a PNG, JPEG or other image Pillow
     reads, prepared MNIST-style.
@@ -23,30 +26,42 @@ probabilities, the prepared input the network saw and the activations of
 every hidden layer.  Bad requests get a 4xx status and ``{"detail": "..."}``
 naming the problem: 413 for a body over the size limit or an image with too
 many pixels, 415 for bytes that are not an image, 422 for a wrong shape,
-NaN or an image with no digit.  The app takes no file-system path from a
-request and runs without debug mode.
+a value that is not a number in range, or an image with no digit.  The app
+takes no file-system path from a request and runs without debug mode.
+
+Work and memory are bounded whatever the clients send, and however many
+there are: a request body is buffered only within a budget shared by all
+requests (:class:`BodyLimit`; others wait, their bytes left unread in the
+socket), a body must arrive within :data:`BODY_TIMEOUT` seconds, and both
+predict routes decode, prepare and run at most two inputs at once on two
+worker threads of their own.  JSON bodies are parsed by :func:`parse_pixels`
+straight from the bytes into a NumPy array (no per-value model objects).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Annotated, Any, Awaitable, Callable, Optional, Union
 
 import numpy as np
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, StrictBool
 
 from .._version import __version__
-from ..imageprep import ImageError, ImageTooLargeError, NotAnImageError
+from ..imageprep import WORK_SIZE, ImageError, ImageTooLargeError, NotAnImageError
 from ..predictor import Predictor
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_PIXELS", "create_app", "PixelsIn", "PredictionOut", "ModelOut"]
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_PIXELS", "create_app", "parse_pixels", "PixelsIn", "PredictionOut",
+           "ModelOut"]
 
 #: Largest request body accepted, in bytes (uploads and JSON alike).
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
@@ -55,21 +70,42 @@ DEFAULT_MAX_PIXELS = 16_000_000
 
 #: A refused body is read and discarded up to this many bytes, then the connection is closed.
 DRAIN_LIMIT = 64 * 1024 * 1024
+#: Seconds a request body may take to arrive once the server starts reading it (then 408).
+BODY_TIMEOUT = 60.0
+#: Seconds a request waits for room in the body budget before it is turned away (503).
+QUEUE_TIMEOUT = 60.0
+#: Inputs decoded, prepared and run at once (each on its own worker thread).
+WORKERS = 2
+#: Longest side of a picture sent as JSON with ``"prepare": true``: the working size uploads are shrunk to.
+MAX_SIDE = WORK_SIZE
 
 STATIC = resources.files("bpnn.web") / "static"
 
 
-class PixelsIn(BaseModel):
-    """An image as numbers."""
+#: One pixel: a JSON number (no boolean, string, null, NaN or Infinity) from 0 to 255.
+_Number = Annotated[float, Field(ge=0, le=255, allow_inf_nan=False, strict=True)]
 
-    pixels: Union[list[list[float]], list[float]] = Field(
-        description="A prepared input of the model's image shape (e.g. 28x28; values in [0, 1] or the data "
-                    "set's units, white ink on black), the same flattened, or any other 2-d grey picture "
-                    "(0..255 or [0, 1], either polarity) to prepare MNIST-style.",
+
+class PixelsIn(BaseModel):
+    """An image as numbers.
+
+    This model documents the body of ``POST /api/predict`` in the OpenAPI
+    description; the route itself reads the body with :func:`parse_pixels`,
+    which applies the same rules plus the model's own shape and range without
+    building an object per number.
+    """
+
+    pixels: Union[list[list[_Number]], list[_Number]] = Field(
+        description="A prepared input of exactly the model's image shape (e.g. 28x28; 8x8 for the digits) or "
+                    "the same flattened (784; 64), white ink on black, values in [0, 1] or in the data set's "
+                    "units (0..255 for MNIST, 0..16 for the digits); or, with prepare=true, a 2-d grey picture "
+                    f"of any size up to {MAX_SIDE}x{MAX_SIDE} (0..255 or [0, 1], either polarity) to prepare "
+                    "MNIST-style. JSON numbers only: booleans, strings, null, NaN and Infinity get 422, as "
+                    "does another shape (the message names the expected one).",
         examples=[[[0.0] * 28] * 28],
     )
-    prepare: StrictBool = Field(False, description="Prepare even a picture of the model's own shape MNIST-style "
-                                             "(crop to the ink, fit 20x20, centre by mass).")
+    prepare: StrictBool = Field(False, description="Take pixels as a picture to prepare MNIST-style (crop to the "
+                                                   "ink, fit 20x20, centre by mass), of any size.")
 
 
 class PredictionOut(BaseModel):
@@ -110,17 +146,75 @@ class ErrorOut(BaseModel):
 _ERRORS = {status: {"model": ErrorOut} for status in (413, 415, 422)}
 
 
-class BodyLimit:
-    """ASGI middleware refusing request bodies over ``max_bytes`` with 413.
+class _Budget:
+    """Bytes of request bodies the app may hold at once; ``take`` waits (first come, first served) for room.
 
-    Checks ``Content-Length`` before reading anything, then reads the body
-    (also one sent chunked, without a length) counting its bytes, so nothing
-    over the limit is ever buffered; the app gets the body replayed.
+    Lives on the event loop's thread: no locks, and ``give`` is synchronous,
+    so it also runs in ``finally`` blocks of cancelled requests.
     """
 
-    def __init__(self, app: Callable, max_bytes: int) -> None:
+    def __init__(self, total: int) -> None:
+        self.total, self.used = int(total), 0
+        self._waiters: collections.deque = collections.deque()
+
+    async def take(self, n: int) -> int:
+        n = min(int(n), self.total)
+        if not self._waiters and self.used + n <= self.total:
+            self.used += n
+            return n
+        future = asyncio.get_running_loop().create_future()
+        entry = (n, future)
+        self._waiters.append(entry)
+        try:
+            await future
+        except BaseException:               # cancelled or timed out: give back what we may have been granted
+            if future.done() and not future.cancelled():
+                self.give(n)
+            else:
+                try:
+                    self._waiters.remove(entry)
+                except ValueError:
+                    pass
+                self._wake()
+            raise
+        return n
+
+    def give(self, n: int) -> None:
+        self.used -= n
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.used + self._waiters[0][0] <= self.total:
+            n, future = self._waiters.popleft()
+            if not future.done():
+                self.used += n
+                future.set_result(None)
+
+
+class BodyLimit:
+    """ASGI middleware bounding request bodies: their size, the time they take and the memory they hold.
+
+    Refuses a body over ``max_bytes`` with 413: checks ``Content-Length``
+    before reading anything, then reads the body (also one sent chunked,
+    without a length) counting its bytes, so nothing over the limit is ever
+    buffered; the app gets the body replayed.  Before reading, a request
+    reserves its declared length (``max_bytes`` when chunked) from a budget
+    of ``max_buffered`` bytes shared by all requests, kept until its response
+    is sent: when the budget is spent, further requests wait unread (the
+    server stops reading their sockets), so however many clients send large
+    bodies at once the app holds at most ``max_buffered`` bytes of them.  A
+    request that waits more than ``queue_timeout`` seconds gets 503, a body
+    that takes more than ``body_timeout`` seconds to arrive 408.
+    """
+
+    def __init__(self, app: Callable, max_bytes: int, max_buffered: int | None = None,
+                 body_timeout: float = BODY_TIMEOUT, queue_timeout: float = QUEUE_TIMEOUT) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
+        self.budget = _Budget(max(self.max_bytes, int(max_buffered if max_buffered is not None
+                                                      else 4 * self.max_bytes)))
+        self.body_timeout = float(body_timeout)
+        self.queue_timeout = float(queue_timeout)
 
     async def _refuse(self, send: Callable[[dict], Awaitable[None]], status: int, detail: str) -> None:
         body = json.dumps({"detail": detail}).encode()
@@ -142,54 +236,93 @@ class BodyLimit:
             if not message.get("more_body", False):
                 return
 
+    async def _read(self, receive: Callable) -> tuple[Optional[bytes], int, bool]:
+        """The body; or None, the bytes seen and whether more is coming, when it is over the limit
+        (or the client went away: None, 0, False)."""
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":      # the client went away
+                return None, 0, False
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                return None, total, message.get("more_body", False)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()                          # one copy of the body, not two
+                return body, total, False
+
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         limit = f"{self.max_bytes / 1024 / 1024:.1f} MiB"
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        expects = headers.get(b"expect", b"").lower() == b"100-continue"   # the client waits for our answer
+        length = headers.get(b"content-length")
+        declared = None
         if length is not None:
             try:
                 declared = int(length)
             except ValueError:
                 await self._refuse(send, 400, "the Content-Length header is not a number")
                 return
+            if declared < 0:
+                await self._refuse(send, 400, "the Content-Length header is negative")
+                return
             if declared > self.max_bytes:
-                if dict(scope.get("headers") or []).get(b"expect", b"").lower() != b"100-continue":
-                    await self._drain(receive, declared)     # else the client waits for our answer first
+                if not expects:
+                    await self._drain(receive, declared)
                 await self._refuse(send, 413, f"the request body is {declared / 1024 / 1024:.1f} MiB; "
                                               f"the limit is {limit}: send a smaller image")
                 return
-        chunks, total = [], 0
-        while True:
+        try:
+            reserved = await asyncio.wait_for(self.budget.take(self.max_bytes if declared is None else declared),
+                                              self.queue_timeout)
+        except asyncio.TimeoutError:
+            if not expects:
+                await self._drain(receive, 0)
+            await self._refuse(send, 503, "the server is busy with other large requests; send it again later")
+            return
+        except asyncio.CancelledError:                  # the server is shutting down
+            await self._refuse(send, 503, "the server is shutting down; send the request again later")
+            return
+        try:
             try:
-                message = await receive()
+                body, total, more = await asyncio.wait_for(self._read(receive), self.body_timeout)
+            except asyncio.TimeoutError:
+                await self._refuse(send, 408, f"the request body did not arrive within {self.body_timeout:g} "
+                                              f"seconds; send it again")
+                return
             except asyncio.CancelledError:              # the server is shutting down mid-upload
                 await self._refuse(send, 503, "the server is shutting down; send the request again later")
                 return
-            if message["type"] != "http.request":      # the client went away
+            if body is None:
+                if total:
+                    if more:
+                        await self._drain(receive, total)
+                    await self._refuse(send, 413, f"the request body is over the limit of {limit}: "
+                                                  f"send a smaller image")
                 return
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > self.max_bytes:
-                if message.get("more_body", False):
-                    await self._drain(receive, total)
-                await self._refuse(send, 413, f"the request body is over the limit of {limit}: "
-                                              f"send a smaller image")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body, replayed = b"".join(chunks), False
+            if reserved > total:                        # a chunked body: keep only what it holds
+                self.budget.give(reserved - total)
+                reserved = total
+            replayed = False
 
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            async def replay() -> dict:
+                nonlocal replayed, body
+                if not replayed:
+                    replayed = True
+                    message = {"type": "http.request", "body": body, "more_body": False}
+                    body = b""                          # the app holds the only reference from now on
+                    return message
+                return await receive()
 
-        await self.app(scope, replay, send)
+            await self.app(scope, replay, send)
+        finally:
+            self.budget.give(reserved)
 
 
 class SecurityHeaders:
@@ -248,7 +381,146 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-def create_app(predictor: Predictor, *, source: str | None = None, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+_SEND_OBJECT = ("send a JSON object such as {\"pixels\": [[...], ...]} with the header "
+                "Content-Type: application/json")
+_SEND_ARRAY = ("pixels must be a 2-d array of numbers (a list of rows, e.g. 28 lists of 28 numbers) "
+               "or a flat list of numbers")
+_NOT_NUMBERS = {bool: "true and false", str: "strings", type(None): "null"}
+
+
+class _NotANumber(ValueError):
+    pass
+
+
+def _no_constants(name: str) -> float:
+    raise _NotANumber(name)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in shape) if len(shape) > 1 else f"a flat list of {shape[0]}"
+
+
+def is_json_content_type(value: str | None) -> bool:
+    """True for no Content-Type (read as JSON, as FastAPI does), application/json and application/*+json."""
+    if not value:
+        return True
+    media = value.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def parse_pixels(body: bytes, image_shape: tuple[int, ...], scale: float = 255.0,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, bool]:
+    """Read a ``POST /api/predict`` body: the pixels as a float64 array, and ``prepare``.
+
+    The body is checked before it is decoded (a few counts of its bytes bound
+    how many objects decoding can make), decoded with :func:`json.loads` and
+    turned into one array, so a request of ``n`` bytes costs a few times ``n``,
+    not an object per number.
+
+    Rules: a JSON object; ``prepare`` true or false; ``pixels`` a flat or
+    2-d rectangular list of JSON numbers (no booleans, strings, null, NaN or
+    Infinity) of exactly ``image_shape`` or its flat size, values from 0 to
+    ``max(1, scale)`` (in [0, 1] or the data set's units); with ``prepare``
+    any 2-d picture up to :data:`MAX_SIDE` a side and ``max_pixels`` values,
+    values from 0 to 255.
+
+    Raises
+    ------
+    fastapi.HTTPException
+        422 naming the problem (413 for more than ``max_pixels`` values).
+    """
+    def refuse(detail: str, status: int = 422) -> HTTPException:
+        return HTTPException(status_code=status, detail=detail)
+
+    image_shape = tuple(int(s) for s in image_shape)
+    # before decoding: every '[' may become a list, every '"' half a string, every '{' a dict
+    if body.count(b"[") > MAX_SIDE + 1:
+        raise refuse(f"pixels: more than {MAX_SIDE} rows or nested lists; " + _SEND_ARRAY)
+    if body.count(b'"') > 64 or body.count(b"{") > 8:
+        raise refuse("the body holds more strings or objects than {\"pixels\": [[...], ...], \"prepare\": false} "
+                     "needs; pixels must be numbers")
+    try:
+        doc = json.loads(body, parse_constant=_no_constants)
+    except _NotANumber as err:
+        raise refuse(f"the body holds {err}, which is not a number (NaN and Infinity are refused); "
+                     f"send finite numbers") from None
+    except RecursionError:
+        raise refuse("the request body is nested too deeply; " + _SEND_OBJECT) from None
+    except UnicodeDecodeError:
+        raise refuse("the request body is not valid JSON (it is not UTF-8 text); "
+                     "send {\"pixels\": [[...], ...]}") from None
+    except json.JSONDecodeError:
+        raise refuse("the request body is not valid JSON; send {\"pixels\": [[...], ...]}") from None
+    except ValueError:              # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        raise refuse("the request body holds a number too long to read; send numbers from 0 to 255") from None
+    if not isinstance(doc, dict):
+        raise refuse(_SEND_OBJECT)
+    prepare = doc.get("prepare", False)
+    if type(prepare) is not bool:
+        raise refuse("prepare must be true or false")
+    pixels = doc.get("pixels")
+    del doc
+    if not isinstance(pixels, list):
+        raise refuse(_SEND_ARRAY)
+    if not pixels:
+        raise refuse("pixels: the array is empty")
+    types: set[type] = set()
+    if type(pixels[0]) is list:
+        if any(type(row) is not list for row in pixels):
+            raise refuse(_SEND_ARRAY)
+        lengths = set(map(len, pixels))
+        if len(lengths) > 1:
+            raise refuse("pixels: the rows have different lengths; send a rectangular 2-d array")
+        shape: tuple[int, ...] = (len(pixels), lengths.pop())
+        for row in pixels:
+            types.update(map(type, row))
+    else:
+        shape = (len(pixels),)
+        types.update(map(type, pixels))
+    if 0 in shape:
+        raise refuse("pixels: the array is empty")
+    if types - {int, float}:
+        found = [text for kind, text in _NOT_NUMBERS.items() if kind in types]
+        if not found:                                   # lists or objects one level too deep
+            raise refuse(_SEND_ARRAY)
+        raise refuse(f"pixels must be JSON numbers, not {' or '.join(found)}: send e.g. 0.5, not \"0.5\" or true")
+    size = int(np.prod(shape))
+    if size > max_pixels:
+        raise refuse(f"pixels: {size} values; at most {max_pixels} are accepted", 413)
+    if prepare:
+        if len(shape) != 2:
+            raise refuse(f"pixels: a picture to prepare must be 2-d (a list of rows), got {_shape_text(shape)} "
+                         f"numbers")
+        if max(shape) > MAX_SIDE:
+            raise refuse(f"pixels: a picture to prepare may be at most {MAX_SIDE}x{MAX_SIDE}, got "
+                         f"{_shape_text(shape)}")
+        top, units = 255.0, "0..255, or [0, 1]"
+    else:
+        n_features = int(np.prod(image_shape))
+        if shape != image_shape and shape != (n_features,):
+            expected = _shape_text(image_shape) + (f" numbers (or {_shape_text((n_features,))})"
+                                                   if len(image_shape) > 1 else " numbers")
+            got = _shape_text(shape) + " numbers" if len(shape) == 1 else f"a {_shape_text(shape)} array"
+            raise refuse(f"pixels: {got} is neither a picture to prepare (a 2-d array with \"prepare\": true) "
+                         f"nor this model's input: the expected shape is {expected}")
+        top = max(1.0, float(scale))
+        units = "in [0, 1]" + (f", or the data set's units 0..{top:g}" if top > 1 else "")
+    try:
+        array = np.array(pixels, dtype=np.float64)
+    except OverflowError:
+        array = np.array([np.inf])
+    del pixels
+    if not np.isfinite(array).all():
+        raise refuse(f"pixels: a value is too large for a float; values must be finite numbers from 0 to "
+                     f"{top:g} ({units})")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > top:
+        raise refuse(f"pixels: values must be from 0 to {top:g} ({units}); got {low if low < 0 else high:g}")
+    return array, prepare
+
+
+def create_app(predictor: Predictor, *, source: str | None = None, max_body: int = DEFAULT_MAX_BODY,
+               max_buffered: int | None = None) -> FastAPI:
     """Build the app serving ``predictor``.
 
     Parameters
@@ -259,17 +531,40 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
         The model file's name, shown on the page (never a path taken from a request).
     max_body : int
         Largest request body in bytes; larger ones get 413 before they are read.
+    max_buffered : int, optional
+        Bytes of request bodies held at once by all requests together (default
+        ``4 * max_body``); further requests wait, unread (see :class:`BodyLimit`).
     """
+    workers: dict[str, ThreadPoolExecutor] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        pool = workers.pop("pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     app = FastAPI(
         title="bpnn",
         version=__version__,
         description="Draw a digit, watch the network think. The JSON API behind `bpnn serve`'s page: "
                     "predict from an array or an uploaded image, and describe the model.",
         debug=False,
+        lifespan=lifespan,
     )
-    # At most two images are decoded, prepared and run at once (the machine's cores): an upload of
-    # up to ``max_pixels`` pixels briefly needs a few bytes a pixel, so this bounds the memory too.
-    busy = threading.BoundedSemaphore(2)
+    # At most WORKERS inputs are decoded, prepared and run at once, on threads of their own (few threads
+    # also keep the C allocator's per-thread arenas few): an upload of up to ``max_pixels`` pixels or a
+    # JSON body of up to ``max_body`` bytes briefly needs a few times its size, so this bounds the memory;
+    # requests waiting for a worker hold only their body, which BodyLimit's budget bounds.
+    async def in_worker(fn: Callable, *args: Any) -> Any:
+        pool = workers.get("pool")
+        if pool is None:
+            pool = workers["pool"] = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="bpnn-predict")
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    # Decoding JSON holds the GIL, so two at once are no faster than one after the other, and need twice
+    # the memory (a few times the body each): one at a time.
+    decoding = threading.Lock()
     info = {**predictor.info(), "source": source}
 
     @app.exception_handler(RequestValidationError)
@@ -291,31 +586,37 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
     def model_info() -> dict:
         return info
 
+    def predict_json(body: bytes) -> dict:
+        with decoding:
+            array, prepare = parse_pixels(body, predictor.image_shape, predictor.scale, predictor.max_pixels)
+        images = predictor.images_from_array(array, "pixels", picture=prepare)
+        if len(images) != 1:
+            raise ImageError(f"pixels: send one image, got {len(images)} (shape {array.shape})")
+        return predictor.predict_image(images[0][1]).to_dict(predictor.classes)
+
+    body_schema = PixelsIn.model_json_schema(ref_template="#/components/schemas/{model}")
+
     @app.post("/api/predict", response_model=PredictionOut, responses=_ERRORS,
-              summary="Classify an image given as an array of numbers")
-    def predict_pixels(body: PixelsIn) -> dict:
-        try:
-            array = np.asarray(body.pixels, dtype=np.float64)
-        except ValueError:
-            raise ImageError("pixels: the rows have different lengths; send a rectangular 2-d array") from None
-        if array.size > predictor.max_pixels:
-            raise ImageTooLargeError(f"pixels: {array.size} values; at most {predictor.max_pixels} are accepted")
-        if array.size == 0:
-            raise ImageError("pixels: the array is empty")
-        with busy:
-            images = predictor.images_from_array(array, "pixels", picture=body.prepare)
-            if len(images) != 1:
-                raise ImageError(f"pixels: send one image, got {len(images)} (shape {array.shape})")
-            return predictor.predict_image(images[0][1]).to_dict(predictor.classes)
+              summary="Classify an image given as an array of numbers",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": body_schema}}}})
+    async def predict_pixels(request: Request) -> dict:
+        # the body is read here, not by a pydantic model: parse_pixels makes one array of it, in a worker
+        if not is_json_content_type(request.headers.get("content-type")):
+            raise HTTPException(status_code=422, detail=_SEND_OBJECT)
+        return await in_worker(predict_json, await request.body())
+
+    def predict_file(file: Any) -> dict:
+        data = file.read()
+        image = predictor.image_from_bytes(data, "the uploaded file")
+        del data
+        return predictor.predict_image(image).to_dict(predictor.classes)
 
     @app.post("/api/predict/image", response_model=PredictionOut, responses=_ERRORS,
               summary="Classify an uploaded image (PNG, JPEG, ...), prepared MNIST-style")
-    def predict_upload(file: UploadFile = File(description="The image file")) -> dict:
-        data = file.file.read()
-        with busy:
-            image = predictor.image_from_bytes(data, "the uploaded file")
-            return predictor.predict_image(image).to_dict(predictor.classes)
+    async def predict_upload(file: UploadFile = File(description="The image file")) -> dict:
+        return await in_worker(predict_file, file.file)
 
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BodyLimit, max_bytes=max_body, max_buffered=max_buffered)
     app.add_middleware(SecurityHeaders)
     return app
