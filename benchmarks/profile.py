@@ -3,7 +3,7 @@
     python -m benchmarks.profile                # all configurations, 2 threads
     python -m benchmarks.profile --configs b --threads 1
 
-The loop below is ``bpnn.training.fit``'s inner loop with a clock read
+The loop below is ``bpnn.nn.training.fit``'s inner loop with a clock read
 between the phases.  It calls the engine's own pieces (``np.take`` into the
 batch buffer, each layer's matmul / bias / activation, ``cost.delta``,
 ``activation.backward``, BP3, BP4 and BP2's matmul, the optimizer's step),
@@ -22,7 +22,7 @@ import numpy as np
 
 def profile_epoch(cfg, X, y, seed=0, epochs=2):
     import bpnn
-    from bpnn.optimizers import SGD, get_optimizer
+    from bpnn.nn.optimizers import get_optimizer
 
     net = bpnn.Network(list(cfg.sizes), activation=cfg.activation, output_activation=cfg.output,
                        cost=cfg.cost, init=cfg.init, seed=seed)
@@ -34,7 +34,7 @@ def profile_epoch(cfg, X, y, seed=0, epochs=2):
     x_buf, y_buf = np.empty((m, X.shape[1]), np.float32), np.empty((m, k), np.float32)
     Z_epoch, A_epoch = np.empty((n, k), np.float32), np.empty((n, k), np.float32)
     params, grads = [net.flat_params], [net.flat_grads]
-    fold_eta = type(opt) is SGD
+    fold_eta = opt.linear_in_gradient
     dense = net.dense_layers
     clock = time.perf_counter
     result = None
@@ -64,7 +64,7 @@ def profile_epoch(cfg, X, y, seed=0, epochs=2):
                 u = clock(); T["elementwise: bias + activation"] += u - t; t = u
             out = net.output_layer
             delta = net.cost.delta(out.Z, A, yb, out.activation, out=out._buffers(b)["delta"])
-            delta *= (opt.eta if fold_eta else 1.0) / b
+            delta *= opt.gradient_scale(b)
             u = clock(); T["elementwise: BP1 output error"] += u - t; t = u
             grad = None                  # ∂C/∂A from the layer above (BP2's first half)
             for i in range(len(dense) - 1, -1, -1):

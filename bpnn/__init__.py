@@ -6,11 +6,10 @@
 
 from ._version import __version__
 from .exceptions import BpnnError, DataError, DivergenceError, ModelFileError
-from .gradcheck import gradient_check
-from .layers import Dense, Dropout
-from .network import Evaluation, Network
-from .serialization import load, save
-from .training import Callback, EpochRecord, History
+from .io.modelfile import load, save
+from .model import TrainedModel
+from .nn import Callback, Dense, Dropout, EpochRecord, Evaluation, GradientCheck, History, Network, gradient_check
+from .preprocessing import Preprocessing
 
 __all__ = [
     "__version__",
@@ -22,6 +21,11 @@ __all__ = [
     "EpochRecord",
     "Callback",
     "gradient_check",
+    "GradientCheck",
+    "TrainedModel",
+    "Preprocessing",
+    "Settings",
+    "run",
     "BpnnError",
     "DataError",
     "DivergenceError",
@@ -33,14 +37,22 @@ __all__ = [
 
 # Submodules that pull in the tool's libraries (pooch, scikit-learn, matplotlib,
 # Pillow) are imported on first use, so ``import bpnn`` stays NumPy-only.
-_LAZY_SUBMODULES = {"datasets", "reference", "schedules", "optimizers", "activations",
-                    "costs", "initializers", "training", "layers", "network", "gradcheck",
-                    "serialization", "callbacks", "metrics", "plots", "imageprep", "recipes", "cli"}
+_LAZY_SUBMODULES = {"datasets", "io", "callbacks", "metrics", "plots", "imageprep", "recipes", "settings",
+                    "experiment", "predictor", "preprocessing", "model", "limits", "nn"}
+#: the core's modules, reachable as ``bpnn.optimizers`` etc. (they live in ``bpnn.nn``)
+_CORE_MODULES = {"activations", "costs", "initializers", "layers", "network", "optimizers", "schedules",
+                 "training", "gradcheck", "reference"}
+#: names of the experiment layer, imported on first use
+_LAZY_NAMES = {"Settings": "settings", "run": "experiment"}
 
 
 def __getattr__(name: str):
-    if name in _LAZY_SUBMODULES:
+    if name in _LAZY_NAMES:
         import importlib
 
-        return importlib.import_module(f"{__name__}.{name}")
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+    if name in _LAZY_SUBMODULES or name in _CORE_MODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{'nn.' if name in _CORE_MODULES else ''}{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

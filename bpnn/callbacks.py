@@ -6,8 +6,8 @@
   sources' rule "evaluate every 10 epochs and stop when the error rises" is
   ``EarlyStopping("val_accuracy", patience=1, eval_every=10)``.
 * :class:`Checkpointer` writes a resumable checkpoint every ``every`` epochs
-  (see :func:`bpnn.serialization.save_checkpoint`).
-* :class:`EpochLog` prints one line per epoch::
+  (see :func:`bpnn.io.checkpoint.save_checkpoint`).
+* :class:`EpochLog` (from :mod:`bpnn.training`, what ``verbose`` uses) prints one line per epoch::
 
       Epoch 3/30  loss 0.0412  train 97.1%  val 96.3% (9630/10000)  2.1s
 
@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 
-from .training import Callback, EpochRecord, History
+from .nn.training import Callback, EpochLog, EpochRecord, History, format_epoch
 
 __all__ = ["EarlyStopping", "Checkpointer", "EpochLog", "ProgressBar", "format_epoch"]
 
@@ -195,7 +195,7 @@ class Checkpointer(Callback):
 
     def write(self, net, epoch: int, history: History) -> None:
         """Write the checkpoint for the end of ``epoch`` now."""
-        from .serialization import save_checkpoint
+        from .io.checkpoint import save_checkpoint
 
         save_checkpoint(
             self.path, net, epoch=epoch, history=history,
@@ -205,83 +205,50 @@ class Checkpointer(Callback):
         self.last_written = epoch
 
 
-def format_epoch(record: EpochRecord, epochs: int) -> str:
-    """The one-line summary of an epoch.
-
-    >>> from bpnn.training import EpochRecord
-    >>> print(format_epoch(EpochRecord(3, 0.0412, 0.971, 0.1, 0.963, 9630, 10000, 3.0, 2.1), 30))
-    Epoch 3/30  loss 0.0412  train 97.1%  val 96.3% (9630/10000)  2.1s
-    """
-    width = len(str(epochs))
-    line = f"Epoch {record.epoch:>{width}}/{epochs}  loss {record.loss:.4f}  train {record.accuracy:.1%}"
-    if record.val_total:
-        line += f"  val {record.val_accuracy:.1%} ({record.val_correct}/{record.val_total})"
-    seconds = f"{record.seconds:.1f}s" if record.seconds >= 0.95 else f"{record.seconds:.2f}s"
-    return line + f"  {seconds}"
-
-
-class EpochLog(Callback):
-    """Print :func:`format_epoch` at the first, every ``every``-th and the last epoch."""
-
-    def __init__(self, epochs: int, every: int = 1, file: TextIO | None = None) -> None:
-        self.epochs, self.every, self.file = int(epochs), max(1, int(every)), file
-
-    def on_epoch_end(self, net, record: EpochRecord, history: History) -> None:
-        if record.epoch == 1 or record.epoch % self.every == 0 or record.epoch == self.epochs:
-            print(format_epoch(record, self.epochs), file=self.file or sys.stdout, flush=True)
-
-
 class ProgressBar(Callback):
     """A tqdm progress bar over the mini-batches of every epoch (on stderr).
 
-    It advances on ``fit``'s per-batch hook (:meth:`Callback.on_batch_end`)
-    and changes no number.
+    It advances on ``fit``'s per-batch hook (:meth:`Callback.on_batch_end`),
+    which also tells it how many batches an epoch has, and changes no number.
 
     Parameters
     ----------
-    n_batches : int
-        Mini-batches per epoch.
     epochs : int
     enabled : bool
         When False nothing is shown (use it for ``--quiet`` or a non-TTY).
     file : text stream, default sys.stderr
     """
 
-    def __init__(self, n_batches: int, epochs: int, enabled: bool = True, file: TextIO | None = None) -> None:
-        self.n_batches, self.epochs, self.enabled = int(n_batches), int(epochs), bool(enabled)
+    def __init__(self, epochs: int, enabled: bool = True, file: TextIO | None = None) -> None:
+        self.epochs, self.enabled = int(epochs), bool(enabled)
         self.file = file
         self._bar = None
         self._epoch = 0
         self._count = 0
-        # update the bar at most ~200 times an epoch so per-sample runs stay fast
-        self._stride = max(1, self.n_batches // 200)
+        self._stride = 1
 
     def on_train_begin(self, net, history: History) -> None:
-        if not self.enabled:
-            return
         self._epoch = history.records[-1].epoch if history.records else 0
 
     def on_batch_end(self, net, batch: int, n_batches: int) -> None:
-        if self.enabled:
-            self._tick()
-
-    def _tick(self) -> None:
+        if not self.enabled:
+            return
         if self._bar is None:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.n_batches, desc=f"Epoch {self._epoch + 1}/{self.epochs}",
+            self._bar = tqdm(total=n_batches, desc=f"Epoch {self._epoch + 1}/{self.epochs}",
                              unit="batch", leave=False, file=self.file or sys.stderr,
                              mininterval=0.2, dynamic_ncols=True)
             self._count = 0
+            # update the bar at most ~200 times an epoch so per-sample runs stay fast
+            self._stride = max(1, n_batches // 200)
         self._count += 1
         if self._count % self._stride == 0:
             self._bar.update(self._stride)
 
     def on_epoch_end(self, net, record: EpochRecord, history: History) -> None:
         self._epoch = record.epoch
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self.close()
 
     def on_train_end(self, net, history: History) -> None:
         self.close()

@@ -1,12 +1,14 @@
 """Exception types of bpnn.
 
 Every error a user can meet at the boundary is a ``ValueError`` subclass
-whose message names the problem and how to fix it.
+whose message names the problem and how to fix it.  The core's own
+(:class:`BpnnError`, :class:`DivergenceError`) live in :mod:`bpnn.nn.exceptions`;
+the tool adds one per kind of file.
 """
 
+from .nn.exceptions import BpnnError, DivergenceError
 
-class BpnnError(ValueError):
-    """Base class of bpnn's own errors."""
+__all__ = ["BpnnError", "DivergenceError", "DataError", "ModelFileError"]
 
 
 class DataError(BpnnError):
@@ -15,7 +17,3 @@ class DataError(BpnnError):
 
 class ModelFileError(BpnnError):
     """A model or checkpoint file is truncated, tampered with or incompatible."""
-
-
-class DivergenceError(BpnnError, ArithmeticError):
-    """Training produced a NaN or infinite loss (the message names the epoch)."""

@@ -47,8 +47,6 @@ __all__ = [
     "prepare",
     "load_inputs",
     "save_image",
-    "standardize_inputs",
-    "unstandardize_inputs",
 ]
 
 #: Images with more pixels than this are refused (decompression bombs).
@@ -388,31 +386,3 @@ def save_image(image: np.ndarray, path: str | os.PathLike) -> None:
 
     a = np.clip(np.asarray(image, dtype=np.float64), 0, 1)
     Image.fromarray(np.round(a * 255).astype(np.uint8)).save(path)
-
-
-def standardize_inputs(X: np.ndarray, preprocessing: dict | None) -> np.ndarray:
-    """Apply a model's standardisation (if any) to inputs in [0, 1].
-
-    Parameters
-    ----------
-    X : ndarray, shape (n, n_features)
-    preprocessing : dict or None
-        A loaded model's ``preprocessing`` (``mean`` and ``std`` when standardised).
-
-    Returns
-    -------
-    ndarray
-        ``(X - mean) / std``, or ``X`` itself when the model was not standardised.
-    """
-    if not preprocessing or preprocessing.get("mean") is None:
-        return X
-    mean = np.asarray(preprocessing["mean"], dtype=X.dtype)
-    std = np.asarray(preprocessing["std"], dtype=X.dtype)
-    return (X - mean) / std
-
-
-def unstandardize_inputs(X: np.ndarray, preprocessing: dict | None) -> np.ndarray:
-    """Undo :func:`standardize_inputs` (for showing inputs as images)."""
-    if not preprocessing or preprocessing.get("mean") is None:
-        return X
-    return X * np.asarray(preprocessing["std"], dtype=X.dtype) + np.asarray(preprocessing["mean"], dtype=X.dtype)

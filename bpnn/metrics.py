@@ -124,9 +124,16 @@ def classification_summary(
     y_pred = np.asarray(y_pred).astype(np.int64)
     if y_true.shape != y_pred.shape or y_true.ndim != 1 or y_true.size == 0:
         raise ValueError(f"y_true and y_pred must be equal-length 1-d arrays, got {y_true.shape} and {y_pred.shape}")
-    if classes is None:
-        classes = [str(i) for i in range(int(max(y_true.max(), y_pred.max())) + 1)]
+    if classes is None:        # the labels present, which must be 0..k-1 (a label value never sizes a table)
+        present = np.union1d(y_true, y_pred)
+        if present[0] < 0 or present[-1] != present.size - 1:
+            raise ValueError(f"without class names the labels must be 0..k-1; found {present[:10].tolist()}"
+                             f"{'...' if present.size > 10 else ''}: pass classes=")
+        classes = [str(i) for i in range(present.size)]
     classes = [str(c) for c in classes]
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.min() < 0 or y.max() >= len(classes):
+            raise ValueError(f"{name} holds labels outside 0..{len(classes) - 1} ({len(classes)} classes)")
     labels = np.arange(len(classes))
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0

@@ -1,8 +1,8 @@
 """A trained model ready to read a user's own digits.
 
-:class:`Predictor` wraps a loaded :class:`~bpnn.network.Network` with what
-its model file records about the inputs (image shape, pixel scale,
-standardisation, class names) and answers the question every front end asks:
+:class:`Predictor` wraps a :class:`~bpnn.model.TrainedModel` (what
+:func:`bpnn.load` returns: the network, its class names and the
+:class:`~bpnn.preprocessing.Preprocessing` of its inputs) and answers the question every front end asks:
 *given this picture, what does the network see, think and answer?*  The
 command line's ``bpnn predict`` and the web page's API (``bpnn serve``) both
 go through it, so a PNG gives the same answer in both.
@@ -26,15 +26,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .imageprep import (
-    MAX_PIXELS,
-    ImageError,
-    inputs_from_array,
-    prepare,
-    read_image_bytes,
-    standardize_inputs,
-)
-from .network import Network
+from .imageprep import MAX_PIXELS, ImageError, inputs_from_array, prepare, read_image_bytes
+from .model import TrainedModel
+from .nn.network import Network
 
 __all__ = ["Prediction", "Predictor", "class_probabilities"]
 
@@ -113,38 +107,40 @@ def _dataset_label(name: str | None) -> str | None:
 
 
 class Predictor:
-    """A model plus the preparation its inputs need.
+    """A trained model plus the preparation its inputs need.
 
     Parameters
     ----------
-    net : Network
-        A trained network, typically from :func:`bpnn.load`, whose
-        ``preprocessing`` records ``image_shape``, ``scale`` and the
-        standardisation (absent for a bare network: square images of
-        ``sqrt(n_inputs)`` pixels and raw values divided by 255 are assumed).
+    model : TrainedModel or Network
+        Typically from :func:`bpnn.load`.  A bare network is wrapped in a
+        :class:`TrainedModel`, whose default preprocessing assumes square
+        8-bit images of ``sqrt(n_inputs)`` pixels.
     max_pixels : int
         Uploaded images larger than this are refused before decoding.
 
     Attributes
     ----------
+    model : TrainedModel
+    net : Network
     image_shape : tuple of int
         The shape of one prepared input, e.g. (28, 28) or (8, 8).
+    scale : float
+        What raw pixel values are divided by.
+    layout : dict or None
+        How a picture is fitted into the field.
     classes : list of str
         Class names, one per output.
     """
 
-    def __init__(self, net: Network, max_pixels: int = MAX_PIXELS) -> None:
-        self.net = net
+    def __init__(self, model: TrainedModel | Network, max_pixels: int = MAX_PIXELS) -> None:
+        self.model = model if isinstance(model, TrainedModel) else TrainedModel(model)
+        self.net = self.model.network
         self.max_pixels = int(max_pixels)
-        self.preprocessing: dict | None = getattr(net, "preprocessing", None)
-        pre = self.preprocessing or {}
-        side = int(round(net.n_inputs ** 0.5))
-        default_shape = (side, side) if side * side == net.n_inputs else (net.n_inputs,)
-        self.image_shape: tuple[int, ...] = tuple(int(s) for s in (pre.get("image_shape") or default_shape))
-        self.scale = float(pre.get("scale") or 255.0)
-        self.layout = pre.get("layout")
-        classes = getattr(net, "classes", None) or [str(i) for i in range(net.n_outputs)]
-        self.classes: list[str] = [str(c) for c in classes]
+        pre = self.preprocessing = self.model.preprocessing
+        self.image_shape: tuple[int, ...] = pre.image_shape or (self.net.n_inputs,)
+        self.scale = pre.scale
+        self.layout = pre.layout
+        self.classes: list[str] = list(self.model.classes)
 
     # -- inputs -------------------------------------------------------------
     def images_from_array(self, array: np.ndarray, name: str = "the array",
@@ -199,7 +195,7 @@ class Predictor:
         X = np.stack([np.asarray(img, dtype=self.net.dtype).reshape(-1) for img in images])
         if X.shape[1] != self.net.n_inputs:
             raise ImageError(f"a prepared image has {X.shape[1]} values; the model takes {self.net.n_inputs}")
-        *hidden, output = self.net.layer_outputs(standardize_inputs(X, self.preprocessing))
+        *hidden, output = self.net.layer_outputs(self.preprocessing.standardize_inputs(X))
         probabilities = class_probabilities(output, self.net.output_layer.activation.name)
         results = []
         for i, image in enumerate(images):
@@ -215,8 +211,8 @@ class Predictor:
     # -- description --------------------------------------------------------
     def info(self) -> dict:
         """A JSON-ready summary of the model: architecture, data set, test accuracy, inputs."""
-        meta = getattr(self.net, "metadata", None) or {}
-        summary = ((meta.get("training") or {}).get("summary") or {})
+        meta = self.model.metadata
+        summary = self.model.summary
         dataset = meta.get("dataset") or {}
         layers = [{"size": layer.n_out, "activation": layer.activation.name} for layer in self.net.dense_layers]
         return {

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Re-measure SPEC.md's experiments and write the reproduction table.
+"""Re-measure the source articles' experiments (bpnn's recipes) and write the reproduction table.
 
-Runs ``bpnn train --recipe NAME --seed S`` for every recipe and seed (each in
-its own process, one after the other), collects the JSON summaries the runs
-write with ``--metrics-out``, and writes a Markdown table: each experiment,
+Runs every recipe with every seed through :func:`bpnn.experiment.run` (the
+same road as ``bpnn train --recipe NAME --seed S``), one after the other,
+collects the runs' summaries, and writes a Markdown table: each experiment,
 the figure its source reported, bpnn's mean ± standard deviation over the
 seeds, every seed's value, the time per run, and the command.
 
@@ -12,6 +12,8 @@ Usage::
     python scripts/reproduce.py                          # all recipes, seeds 0 1 2 (hours on 2 cores)
     python scripts/reproduce.py --recipes s1,s4 --seeds 3
     python scripts/reproduce.py --recipes s0 --seeds 2 --extra="--epochs 2" --out /tmp/table.md   # a quick trial
+
+``--extra`` takes ``bpnn train`` options (``--init scaled_normal``) applied to every run.
 
 Runs go to a work folder (``--workdir``, default a temporary one) so files a
 recipe writes (the s3 checkpoint) stay out of the way.  The raw summaries are
@@ -26,7 +28,6 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,28 +36,46 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+sys.path.insert(0, str(ROOT))
+
+
 def _recipes():
-    sys.path.insert(0, str(ROOT))
     from bpnn.recipes import RECIPES
 
     return RECIPES
 
 
+def extra_settings(extra: list[str]) -> dict[str, str]:
+    """``["--init", "scaled_normal", "--epochs", "2"]`` -> ``{"init": "scaled_normal", "epochs": "2"}``."""
+    settings, i = {}, 0
+    while i < len(extra):
+        token = extra[i]
+        if not token.startswith("--"):
+            raise ValueError(f"--extra: expected an option such as --epochs, got {token!r}")
+        name, _, value = token[2:].partition("=")
+        if not value:
+            if i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+                value, i = extra[i + 1], i + 1
+            else:
+                value = "true"
+        settings[name.replace("-", "_")] = value
+        i += 1
+    return settings
+
+
 def run_one(recipe: str, seed: int, workdir: Path, extra: list[str], log) -> dict:
-    """Train one recipe with one seed in a subprocess; return its summary."""
-    metrics = workdir / f"{recipe}-seed{seed}.json"
-    command = [sys.executable, "-m", "bpnn", "train", "--recipe", recipe, "--seed", str(seed), "--quiet",
-               "--metrics-out", str(metrics), *extra]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    """Train one recipe with one seed; return its summary (with the wall time)."""
+    from bpnn.experiment import run
+    from bpnn.settings import Settings
+
+    settings = Settings.from_sources(recipe, cli={**extra_settings(extra), "seed": seed})
+    if settings.checkpoint:        # keep the recipe's checkpoint out of the way
+        settings = settings.replace(checkpoint=str(workdir / Path(settings.checkpoint).name))
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    result = run(settings)
     wall = time.perf_counter() - started
-    log(f"  seed {seed}: {result.stdout.strip().splitlines()[0] if result.stdout.strip() else ''} "
-        f"[{wall:.0f}s wall]")
-    if result.returncode != 0:
-        raise RuntimeError(f"{recipe} seed {seed} failed ({result.returncode}): {result.stderr.strip()}")
-    summary = json.loads(metrics.read_text())["summary"]
+    log(f"  seed {seed}: test accuracy {result.test.accuracy:.2%} [{wall:.0f}s wall]")
+    summary = dict(result.summary)
     summary["wall_seconds"] = wall
     return summary
 
@@ -79,7 +98,7 @@ def render(results: dict[str, list[dict]], recipes, seeds: list[int], extra: lis
     import numpy as np
 
     lines = [
-        "# Reproduction of SPEC.md's experiments",
+        "# Reproduction of the source articles' experiments",
         "",
         f"Measured by `python scripts/reproduce.py{' ' + shlex.join(sys.argv[1:]) if sys.argv[1:] else ''}` "
         f"on {time.strftime('%Y-%m-%d')}: bpnn {results and next(iter(results.values()))[0]['bpnn_version']}, "

@@ -7,8 +7,8 @@ import pytest
 
 import bpnn
 from bpnn.callbacks import Checkpointer, EarlyStopping, EpochLog, ProgressBar, format_epoch
-from bpnn.serialization import load_checkpoint
-from bpnn.training import EpochRecord, History
+from bpnn.io.checkpoint import load_checkpoint
+from bpnn.nn.training import EpochRecord, History
 
 
 class _Net:
@@ -111,7 +111,7 @@ def test_checkpointer_writes_on_schedule_and_at_the_end(tmp_path):
     assert written == [3, 6, 7]
     ck = load_checkpoint(path)
     assert ck.epoch == 7 and ck.extra == {"k": 1}
-    np.testing.assert_array_equal(ck.params, net.flat_params)
+    np.testing.assert_array_equal(ck.network().flat_params, net.flat_params)
 
 
 def test_format_epoch_matches_the_documented_line():
@@ -135,7 +135,7 @@ def test_progress_bar_shows_every_epoch_and_changes_no_number(capsys):
     X, y = rng.random((50, 4)).astype(np.float32), rng.integers(0, 2, 50)
     net = bpnn.Network([4, 3, 2], seed=0)
     stream = io.StringIO()
-    bar = ProgressBar(n_batches=10, epochs=2, enabled=True, file=stream)
+    bar = ProgressBar(epochs=2, enabled=True, file=stream)
     net.fit(X, y, epochs=2, batch_size=5, callbacks=[bar])
     assert "Epoch 1/2" in stream.getvalue() and "Epoch 2/2" in stream.getvalue()
     other = bpnn.Network([4, 3, 2], seed=0)

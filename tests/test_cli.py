@@ -96,7 +96,7 @@ def test_train_save_evaluate_predict_round_trip(tmp_path, capsys):
     assert "precision  recall  f1-score  support" in out and "confusion matrix" in out
 
     net = bpnn.load(model)
-    assert net.classes == [str(i) for i in range(10)] and net.preprocessing["image_shape"] == [8, 8]
+    assert net.classes == [str(i) for i in range(10)] and net.preprocessing.image_shape == (8, 8)
     from bpnn.datasets import load
 
     ds = load("digits", validation=None, flatten=False)
@@ -178,16 +178,19 @@ def test_resume_after_kill_9_ends_with_identical_weights(tmp_path):
         process.wait()
     assert process.returncode == -signal.SIGKILL          # it really was killed mid-run
     assert not (tmp_path / "never.safetensors").exists()
-    from bpnn.serialization import load_checkpoint
+    from bpnn.io.checkpoint import load_checkpoint
 
     killed_at = load_checkpoint(checkpoint).epoch
     assert killed_at < 40
 
-    resumed = bpnn_process("train", "--resume", checkpoint, "--out", "resumed.safetensors", cwd=tmp_path)
+    # the command that started the run, with --resume added (and another --out)
+    loud = [c for c in common if c != "--quiet"]    # --quiet may differ too; without it the resume is reported
+    resumed = bpnn_process(*loud, "--checkpoint", checkpoint, "--resume", checkpoint,
+                           "--out", "resumed.safetensors", cwd=tmp_path)
     a, b = bpnn.load(tmp_path / "full.safetensors"), bpnn.load(tmp_path / "resumed.safetensors")
-    np.testing.assert_array_equal(a.flat_params, b.flat_params)
+    np.testing.assert_array_equal(a.network.flat_params, b.network.flat_params)
     strip = lambda h: {k: v for k, v in h.to_dict().items() if k != "seconds"}   # noqa: E731
-    assert strip(a.history_) == strip(b.history_)
+    assert strip(a.history) == strip(b.history)
     assert _test_accuracy(full.stdout) == _test_accuracy(resumed.stdout)
     assert f"resuming from {checkpoint} after epoch {killed_at}" in resumed.stdout
 
@@ -218,10 +221,29 @@ def test_resume_refuses_changed_settings_and_a_model_file(tmp_path, capsys):
     assert status == 0
     status, _, err = run(capsys, "train", "--resume", ckpt, "--eta", "0.1")
     _assert_one_line_error(status, err, "--eta cannot change")
+    status, _, err = run(capsys, *QUICK, "--hidden", "17", "--resume", ckpt)
+    _assert_one_line_error(status, err, "--hidden cannot change")
+    assert "--epochs" not in err.split("cannot change")[0]        # only what differs is named
     status, _, err = run(capsys, "train", "--resume", tmp_path / "m.safetensors")
     _assert_one_line_error(status, err, "not a training checkpoint")
     status, out, _ = run(capsys, "train", "--resume", ckpt)          # already finished: nothing to do
     assert status == 0 and "after epoch 4" in out
+    status, out, _ = run(capsys, *QUICK[:-1], "--checkpoint", ckpt, "--resume", ckpt)   # the same command
+    assert status == 0 and "after epoch 4" in out and len(bpnn.load(tmp_path / "m.safetensors").history) == 4
+
+
+def test_raising_epochs_continues_a_finished_run(tmp_path, capsys):
+    ckpt, model = tmp_path / "c.ckpt", tmp_path / "m.safetensors"
+    common = [*QUICK[:-1], "--checkpoint", ckpt, "--out", model]      # not quiet: the epoch lines are read
+    assert run(capsys, *common)[0] == 0                               # 4 epochs
+    status, out, _ = run(capsys, *common, "--epochs", "6", "--resume", ckpt)
+    assert status == 0 and "after epoch 4" in out and "Epoch 6/6" in out
+    history = bpnn.load(model).history
+    assert history.epochs == [1, 2, 3, 4, 5, 6]
+    # six epochs straight equal four and then two more
+    straight = tmp_path / "straight.safetensors"
+    assert run(capsys, *QUICK, "--epochs", "6", "--out", straight)[0] == 0
+    np.testing.assert_array_equal(bpnn.load(straight).network.flat_params, bpnn.load(model).network.flat_params)
 
 
 # -- early stopping ---------------------------------------------------------------
@@ -234,7 +256,7 @@ def test_sources_early_stopping_rule(tmp_path, capsys):
     assert match, out
     stopped, best = int(match.group(1)), int(match.group(2))
     assert stopped < 300 and stopped % 10 == 0 and best == stopped - 10
-    assert len(bpnn.load(model).history_) == stopped
+    assert len(bpnn.load(model).history) == stopped
 
 
 # -- plots and report -------------------------------------------------------------
@@ -361,7 +383,7 @@ def test_tampered_and_foreign_model_files(tmp_path, capsys):
         _assert_one_line_error(status, err, "checksum")
     (tmp_path / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     status, _, err = run(capsys, "evaluate", tmp_path / "picture.png")
-    _assert_one_line_error(status, err, "not a bpnn model file")
+    _assert_one_line_error(status, err, "not a bpnn model or checkpoint file")
 
 
 def test_predict_reports_bad_inputs_and_goes_on(tmp_path, capsys):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import bpnn
-from bpnn.activations import TRAINABLE
-from bpnn.initializers import INITIALIZERS
-from bpnn.reference import ReferenceNetwork
+from bpnn.nn.activations import TRAINABLE
+from bpnn.nn.initializers import INITIALIZERS
+from bpnn.nn.reference import ReferenceNetwork
 
 HIDDEN = [a for a in TRAINABLE if a != "softmax"]
 OUTPUT_COSTS = [("sigmoid", "quadratic"), ("sigmoid", "cross_entropy"),
@@ -70,7 +70,7 @@ def test_gradient_check_with_soft_targets_and_large_layer_sampling():
 
 def test_gradient_check_detects_a_wrong_gradient(monkeypatch):
     """The check must be able to fail: break σ' and it reports a large error."""
-    from bpnn import activations
+    from bpnn.nn import activations
 
     net = bpnn.Network([4, 5, 3], seed=0)
     X, y = _data(4, 3)

@@ -17,8 +17,6 @@ from bpnn.imageprep import (
     prepare_mnist,
     read_image,
     save_image,
-    standardize_inputs,
-    unstandardize_inputs,
 )
 
 
@@ -185,8 +183,11 @@ def test_save_image_is_pixel_exact(tmp_path):
 
 
 def test_standardisation_helpers():
+    from bpnn.preprocessing import Preprocessing
+
     X = np.array([[0.0, 0.5, 1.0]], dtype=np.float32)
-    pre = {"mean": 0.5, "std": 0.25}
-    np.testing.assert_allclose(standardize_inputs(X, pre), [[-2.0, 0.0, 2.0]])
-    np.testing.assert_allclose(unstandardize_inputs(standardize_inputs(X, pre), pre), X)
-    assert standardize_inputs(X, None) is X
+    pre = Preprocessing(image_shape=(3,), mean=0.5, std=0.25)
+    np.testing.assert_allclose(pre.standardize_inputs(X), [[-2.0, 0.0, 2.0]])
+    np.testing.assert_allclose(pre.unstandardize_inputs(pre.standardize_inputs(X)), X)
+    assert pre.standardize_inputs(X).dtype == np.float32
+    assert Preprocessing(image_shape=(3,)).standardize_inputs(X) is X

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import bpnn
-from bpnn.activations import Sigmoid, Softmax
-from bpnn.costs import SoftmaxCrossEntropy
-from bpnn.layers import Dense, Dropout
-from bpnn.training import Callback
+from bpnn.nn.activations import Sigmoid, Softmax
+from bpnn.nn.costs import SoftmaxCrossEntropy
+from bpnn.nn.layers import Dense, Dropout
+from bpnn.nn.training import Callback
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +222,7 @@ def test_callback_can_stop_training_and_verbose_prints_epochs(capsys):
                 validation_data=(X, y), verbose=True)
     assert len(h) == 2
     out = capsys.readouterr().out
-    assert "Epoch 1/10: loss" in out and f"validation {h[1].val_correct} / 120" in out
+    assert "Epoch  1/10  loss" in out and f"({h[1].val_correct}/120)" in out   # the CLI's epoch line
 
 
 def test_schedules_set_the_learning_rate_per_epoch():

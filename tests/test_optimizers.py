@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import bpnn
-from bpnn import optimizers as opt_mod
+from bpnn.nn import optimizers as opt_mod
 
 
 def _pg(seed=0, shapes=((3, 4), (4,))):

@@ -12,14 +12,9 @@ import pytest
 
 import bpnn
 from bpnn.exceptions import ModelFileError
-from bpnn.serialization import (
-    CHECKPOINT_FORMAT,
-    MODEL_FORMAT,
-    load_checkpoint,
-    read_container,
-    save_checkpoint,
-    write_container,
-)
+from bpnn.io.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from bpnn.io.container import read_container, write_container
+from bpnn.io.modelfile import MODEL_FORMAT
 
 
 def _trained(seed: int = 0, **kw) -> bpnn.Network:
@@ -44,19 +39,52 @@ def test_round_trip_keeps_weights_classes_preprocessing_history(tmp_path):
               preprocessing={"scale": 255.0, "image_shape": [4, 4], "mean": 0.25, "std": 0.5},
               training={"epochs": 2}, dataset={"name": "toy"}, note="hello")
     back = bpnn.load(path)
-    assert repr(back) == repr(net)
-    np.testing.assert_array_equal(back.flat_params, net.flat_params)
-    assert back.dtype == net.dtype
+    assert isinstance(back, bpnn.TrainedModel)
+    assert repr(back.network) == repr(net)
+    np.testing.assert_array_equal(back.network.flat_params, net.flat_params)
+    assert back.network.dtype == net.dtype
     assert back.classes == ["w", "x", "y", "z"]
-    assert back.preprocessing["mean"] == 0.25 and back.preprocessing["std"] == 0.5
-    assert back.preprocessing["standardize"] == "global"
-    assert back.preprocessing["image_shape"] == [4, 4]
-    assert back.history_ == net.history_
+    assert back.preprocessing.mean == 0.25 and back.preprocessing.std == 0.5
+    assert back.preprocessing.standardize == "global"
+    assert back.preprocessing.image_shape == (4, 4)
+    assert back.history == net.history_
     assert back.metadata["training"] == {"epochs": 2}
-    assert back.metadata["extra"] == {"note": "hello"}
+    assert back.metadata["note"] == "hello"
     assert back.metadata["bpnn_version"] == bpnn.__version__
     X = np.random.default_rng(1).random((5, 16)).astype(np.float32)
-    np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
+    np.testing.assert_array_equal(back.network.predict_proba(X), net.predict_proba(X))
+    # the model applies its standardisation to prepared inputs
+    np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba((X - 0.25) / 0.5))
+
+
+def test_net_save_and_model_save_write_the_same_model(tmp_path):
+    net = _trained()
+    net.save(tmp_path / "a.safetensors")
+    model = bpnn.load(tmp_path / "a.safetensors")
+    model.save(tmp_path / "b.safetensors")
+    bpnn.save(model, tmp_path / "c.safetensors")
+    for name in "bc":
+        again = bpnn.load(tmp_path / f"{name}.safetensors")
+        np.testing.assert_array_equal(again.network.flat_params, net.flat_params)
+        assert again.classes == ["0", "1", "2", "3"] and again.preprocessing == model.preprocessing
+        assert again.history == net.history_
+
+
+def test_state_dict_round_trip_and_refusals():
+    net, other = _trained(0), bpnn.Network([16, 8, 4], seed=9)
+    state = net.state_dict()
+    assert sorted(state) == ["dense.0.bias", "dense.0.weight", "dense.1.bias", "dense.1.weight"]
+    assert state["dense.0.weight"].shape == (16, 8) and state["dense.1.bias"].shape == (4,)
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.flat_params, net.flat_params)
+    before = other.flat_params.copy()
+    for bad, message in [({**state, "dense.0.weight": np.zeros((16, 9), np.float32)}, "shape"),
+                         ({k: v for k, v in state.items() if k != "dense.1.bias"}, "missing"),
+                         ({**state, "dense.0.bias": state["dense.0.bias"].astype(np.float64)}, "float64"),
+                         ({**state, "dense.2.bias": np.zeros(4, np.float32)}, "does not use")]:
+        with pytest.raises(ValueError, match=message):
+            other.load_state_dict(bad)
+    np.testing.assert_array_equal(other.flat_params, before)   # nothing changed
 
 
 def test_per_feature_standardisation_and_float64(tmp_path):
@@ -65,10 +93,10 @@ def test_per_feature_standardisation_and_float64(tmp_path):
     mean, std = np.linspace(0, 1, 16), np.linspace(1, 2, 16)
     bpnn.save(net, tmp_path / "m", preprocessing={"scale": 16.0, "image_shape": [4, 4], "mean": mean, "std": std})
     back = bpnn.load(tmp_path / "m")
-    assert back.dtype == np.float64
-    np.testing.assert_array_equal(back.preprocessing["mean"], mean)
-    np.testing.assert_array_equal(back.preprocessing["std"], std)
-    assert back.preprocessing["standardize"] == "feature"
+    assert back.network.dtype == np.float64
+    np.testing.assert_array_equal(back.preprocessing.mean, mean)
+    np.testing.assert_array_equal(back.preprocessing.std, std)
+    assert back.preprocessing.standardize == "feature"
 
 
 def test_save_writes_atomically_and_a_full_disk_leaves_the_old_file(tmp_path, monkeypatch):
@@ -112,10 +140,10 @@ def test_missing_empty_and_non_safetensors_files(tmp_path):
     with pytest.raises(ModelFileError, match="empty or truncated"):
         bpnn.load(tmp_path / "empty")
     (tmp_path / "text").write_text("this is not a model at all, just some text\n")
-    with pytest.raises(ModelFileError, match="not a bpnn model file"):
+    with pytest.raises(ModelFileError, match="not a bpnn model or checkpoint file"):
         bpnn.load(tmp_path / "text")
     np.save(tmp_path / "array.npy", np.zeros(10))
-    with pytest.raises(ModelFileError, match="not a bpnn model file"):
+    with pytest.raises(ModelFileError, match="not a bpnn model or checkpoint file"):
         bpnn.load(tmp_path / "array.npy")
     with pytest.raises(ModelFileError, match="folder"):
         bpnn.load(tmp_path)
@@ -165,8 +193,8 @@ def test_tampered_weight_with_the_checksum_left_alone(model_file):
 
 
 def _doc_and_tensors(path):
-    _, doc, tensors = read_container(path)
-    return doc, dict(tensors)
+    _, doc, _, tensors = read_container(path)
+    return doc, tensors()
 
 
 def test_wrong_shape_missing_tensor_extra_tensor_nan(model_file, tmp_path):
@@ -271,5 +299,5 @@ def test_model_and_checkpoint_are_not_confused(tmp_path, model_file):
         bpnn.load(ck)
     with pytest.raises(ModelFileError, match="not a training checkpoint"):
         load_checkpoint(model_file)
-    fmt, _, _ = read_container(ck)
+    fmt, *_ = read_container(ck)
     assert fmt == CHECKPOINT_FORMAT

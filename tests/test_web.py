@@ -84,14 +84,14 @@ def _upload(client, data: bytes, name="digit.png", ctype="image/png"):
 # --------------------------------------------------------------------------
 def test_model_info_describes_the_served_file(client, digits_model):
     info = client.get("/api/model").json()
-    net = bpnn.load(digits_model)
-    summary = net.metadata["training"]["summary"]
+    model = bpnn.load(digits_model)
+    summary = model.metadata["training"]["summary"]
     assert info["sizes"] == [64, 32, 10]
     assert [layer["activation"] for layer in info["layers"]] == ["relu", "softmax"]
     assert info["image_shape"] == [8, 8]
     assert info["dataset"] == "digits"
     assert info["test_accuracy"] == pytest.approx(summary["test_accuracy"])
-    assert info["n_params"] == net.n_params
+    assert info["n_params"] == model.network.n_params
     assert info["classes"] == [str(i) for i in range(10)]
     assert info["source"] == "digits.safetensors"
 
@@ -99,7 +99,8 @@ def test_model_info_describes_the_served_file(client, digits_model):
 def test_predict_from_pixels_equals_the_library(client, digits_model, digits_test):
     """The API's answer, probabilities and hidden activations equal the network's own computation."""
     X, y = digits_test
-    net = bpnn.load(digits_model)
+    model = bpnn.load(digits_model)
+    net = model.network
     for i in range(0, 60, 6):
         image = X[i].reshape(8, 8)
         response = client.post("/api/predict", json={"pixels": image.tolist()})
@@ -107,7 +108,7 @@ def test_predict_from_pixels_equals_the_library(client, digits_model, digits_tes
         body = response.json()
         expected = net.predict_proba(X[i:i + 1].astype(np.float32))[0]
         assert body["index"] == int(expected.argmax())
-        assert body["label"] == net.classes[body["index"]]
+        assert body["label"] == model.classes[body["index"]]
         np.testing.assert_allclose(body["probabilities"], expected, atol=1e-5)
         assert sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-4)
         # hidden layer: a^1 = relu(x W^1 + b^1), computed here independently in float64
@@ -369,9 +370,9 @@ def test_without_a_model_a_quick_digits_model_is_trained_once(tmp_path, monkeypa
     empty.mkdir()
     path = web_server.default_model(data_dir=str(empty), say=said.append)
     assert path.parent == tmp_path / "models" and "digits" in path.name
-    net = bpnn.load(path)
-    assert net.sizes[0] == 64
-    assert net.metadata["training"]["summary"]["test_accuracy"] >= 0.93
+    model = bpnn.load(path)
+    assert model.network.sizes[0] == 64
+    assert model.metadata["training"]["summary"]["test_accuracy"] >= 0.93
     assert any("MNIST is not on this machine" in s for s in said)
     stamp = path.stat().st_mtime_ns
     said.clear()
@@ -383,6 +384,6 @@ def test_without_a_model_a_quick_digits_model_is_trained_once(tmp_path, monkeypa
 def test_without_a_model_mnist_is_preferred_when_present(tmp_path, monkeypatch):
     monkeypatch.setenv("BPNN_MODEL_DIR", str(tmp_path / "models"))
     path = web_server.default_model(data_dir=str(MNIST.parent), say=lambda s: None)
-    net = bpnn.load(path)
-    assert net.sizes == [784, 100, 10]
-    assert net.metadata["training"]["summary"]["test_accuracy"] >= 0.96
+    model = bpnn.load(path)
+    assert model.network.sizes == [784, 100, 10]
+    assert model.metadata["training"]["summary"]["test_accuracy"] >= 0.96

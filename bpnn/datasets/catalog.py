@@ -16,6 +16,7 @@ the files: its ``.gz`` bytes differ from upstream while the data are identical.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from bpnn.datasets.idx import IDX_FILE_ROLES  # noqa: F401  (re-exported)
 
@@ -86,6 +87,10 @@ class RemoteDataset:
         Class names, index = label.
     system_dirs : tuple of str
         Folders where a system package may have installed the files already.
+    layout : dict, optional
+        How a user's picture is fitted into the 28x28 field to look like this
+        data set's images (see :class:`bpnn.preprocessing.Preprocessing`):
+        None for MNIST's digit layout, a box layout for objects that fill it.
     """
 
     name: str
@@ -93,6 +98,7 @@ class RemoteDataset:
     mirrors: tuple[str, ...]
     classes: tuple[str, ...]
     system_dirs: tuple[str, ...] = ()
+    layout: Optional[dict] = None
 
 
 MNIST = RemoteDataset(
@@ -157,6 +163,7 @@ FASHION_MNIST = RemoteDataset(
     ),
     classes=FASHION_MNIST_CLASSES,
     system_dirs=(DEBIAN_FASHION_MNIST_DIR,),
+    layout={"box": 28, "centre": "box"},   # objects fill the field: fit 28x28, centre the bounding box
 )
 
 #: Downloadable data sets by name.

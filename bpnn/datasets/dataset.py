@@ -98,6 +98,17 @@ class Dataset:
         return len(self.classes)
 
     @property
+    def preprocessing(self):
+        """How raw inputs become this data set's inputs (:class:`bpnn.preprocessing.Preprocessing`):
+        its scale, image shape, standardisation, and the layout its catalog entry declares."""
+        from bpnn.datasets.catalog import REMOTE_DATASETS
+        from bpnn.preprocessing import Preprocessing
+
+        entry = REMOTE_DATASETS.get(self.name)
+        return Preprocessing(image_shape=tuple(self.image_shape), scale=float(self.scale),
+                             layout=entry.layout if entry is not None else None, mean=self.mean, std=self.std)
+
+    @property
     def standardized(self) -> bool:
         """Whether the inputs were standardised with :attr:`mean` and :attr:`std`."""
         return self.mean is not None

@@ -24,14 +24,14 @@ from ..exceptions import BpnnError, DataError
 
 __all__ = ["QUICK_MODELS", "default_model", "model_cache_dir", "serve"]
 
-#: ``bpnn train`` options of the quick model trained when no MODEL is given.
-QUICK_MODELS: dict[str, list[str]] = {
-    "mnist": ["--dataset", "mnist", "--hidden", "100", "--activation", "relu", "--output", "softmax",
-              "--cost", "cross_entropy", "--init", "he_normal", "--optimizer", "adam", "--eta", "0.001",
-              "--batch-size", "64", "--epochs", "5", "--seed", "0"],
-    "digits": ["--dataset", "digits", "--hidden", "64", "--activation", "relu", "--output", "softmax",
-               "--cost", "cross_entropy", "--init", "he_normal", "--optimizer", "adam", "--eta", "0.003",
-               "--batch-size", "32", "--epochs", "60", "--seed", "0"],
+#: Settings of the quick model trained when no MODEL is given (see :class:`bpnn.settings.Settings`).
+QUICK_MODELS: dict[str, dict] = {
+    "mnist": {"dataset": "mnist", "hidden": [100], "activation": "relu", "output": "softmax",
+              "cost": "cross_entropy", "init": "he_normal", "optimizer": "adam", "eta": 0.001,
+              "batch_size": 64, "epochs": 5, "seed": 0},
+    "digits": {"dataset": "digits", "hidden": [64], "activation": "relu", "output": "softmax",
+               "cost": "cross_entropy", "init": "he_normal", "optimizer": "adam", "eta": 0.003,
+               "batch_size": 32, "epochs": 60, "seed": 0},
 }
 
 
@@ -70,30 +70,34 @@ def default_model(data_dir: str | None = None, say: Callable[[str], None] = prin
     BpnnError
         When training fails (the message says how to make a model instead).
     """
-    from ..cli import main as bpnn_main
+    from ..experiment import run
+    from ..settings import Settings
 
     name = "mnist" if _mnist_is_here(data_dir) else "digits"
     path = model_cache_dir() / f"quick-{name}-bpnn{__version__}.safetensors"
     if path.is_file():
         say(f"bpnn: no MODEL given: serving the quick {name} model from {path}")
         return path
-    options = QUICK_MODELS[name] + (["--data-dir", data_dir] if data_dir else [])
+    settings = Settings(QUICK_MODELS[name], data_dir=data_dir, out=str(path))
+    options = " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
+                       for k, v in QUICK_MODELS[name].items())
     if name == "digits":
         say("bpnn: MNIST is not on this machine, so the quick model reads scikit-learn's 8x8 digits; for a "
             "28x28 MNIST model run 'bpnn train --dataset mnist --hidden 100 --out mnist.safetensors' and "
             "'bpnn serve mnist.safetensors'")
-    say(f"bpnn: no MODEL given: training a quick {name} model once (bpnn train {' '.join(options)}), "
-        f"kept in {path}")
+    say(f"bpnn: no MODEL given: training a quick {name} model once (bpnn train {options}), kept in {path}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BpnnError(f"cannot create {path.parent} for the quick model ({err.strerror or err}); "
                         f"set BPNN_MODEL_DIR, or train one with 'bpnn train --out model.safetensors' and "
                         f"run 'bpnn serve model.safetensors'") from None
-    status = bpnn_main(["train", *options, "--quiet", "--out", str(path)])
-    if status != 0 or not path.is_file():
-        raise BpnnError("training the quick model failed (see above); train one with "
-                        "'bpnn train --out model.safetensors' and run 'bpnn serve model.safetensors'")
+    try:
+        result = run(settings)
+    except BpnnError as err:
+        raise BpnnError(f"training the quick model failed ({err}); train one with "
+                        "'bpnn train --out model.safetensors' and run 'bpnn serve model.safetensors'") from None
+    say(f"bpnn: the quick model reached {result.test.accuracy:.2%} on the test set")
     return path
 
 
@@ -141,13 +145,13 @@ def serve(model: str | None, host: str = "127.0.0.1", port: int = 8000, *,
     """
     import uvicorn
 
-    from ..serialization import load
+    from ..io.modelfile import load
     from ..predictor import Predictor
     from .app import DEFAULT_MAX_BODY, DEFAULT_MAX_PIXELS, create_app
 
     path = Path(model) if model else default_model(data_dir)
-    net = load(path)
-    predictor = Predictor(net, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    model = load(path)
+    predictor = Predictor(model, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
     app = create_app(predictor, source=path.name, max_body=DEFAULT_MAX_BODY if max_body is None else max_body)
     sock = _bind(host, port)
     actual_port = sock.getsockname()[1]
@@ -156,7 +160,7 @@ def serve(model: str | None, host: str = "127.0.0.1", port: int = 8000, *,
         print(f"bpnn: warning: listening on {host}, reachable from other machines; the page has no login. "
               f"Use --host 127.0.0.1 to keep it on this computer.", file=sys.stderr, flush=True)
     try:
-        print(f"bpnn: serving {net!r} from {path.name} at {url} (API: {url}docs); press Ctrl-C to stop",
+        print(f"bpnn: serving {model.network!r} from {path.name} at {url} (API: {url}docs); press Ctrl-C to stop",
               flush=True)
         config = uvicorn.Config(app, log_level=log_level, access_log=False, server_header=False,
                                 timeout_graceful_shutdown=2)

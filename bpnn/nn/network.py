@@ -23,6 +23,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from . import _validation
+from . import training as _training
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost
 from .initializers import Initializer, get_initializer
@@ -35,7 +36,12 @@ PREDICT_CHUNK = 2048
 
 
 class Evaluation(NamedTuple):
-    """Result of :meth:`Network.evaluate`."""
+    """Result of :meth:`Network.evaluate`, read by attribute or by key.
+
+    >>> ev = Evaluation(0.95, 0.1, 95, 100)
+    >>> ev.accuracy, ev["correct"], ev.to_dict()["error_rate"]
+    (0.95, 95, 0.050000000000000044)
+    """
 
     accuracy: float
     loss: float
@@ -45,6 +51,20 @@ class Evaluation(NamedTuple):
     @property
     def error_rate(self) -> float:
         return 1.0 - self.accuracy
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if key not in self._fields and key != "error_rate":
+                raise KeyError(f"{key!r}; an Evaluation has {', '.join(self._fields)}, error_rate")
+            return getattr(self, key)
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> tuple[str, ...]:
+        return (*self._fields, "error_rate")
+
+    def to_dict(self) -> dict:
+        """``{"accuracy", "loss", "correct", "total", "error_rate"}``, JSON-ready."""
+        return {**self._asdict(), "error_rate": self.error_rate}
 
 
 def _resolve_seed(seed) -> tuple[np.random.Generator, int | None]:
@@ -417,14 +437,56 @@ class Network:
                 [layer.nabla_b.copy() for layer in self.dense_layers])
 
     # -- training -----------------------------------------------------------
-    def fit(self, X, y, epochs: int = 30, batch_size: int = 10, eta: float | None = None, **kwargs):
-        """Train with mini-batch gradient descent; see :func:`bpnn.training.fit`.
+    #: Train with mini-batch gradient descent: :func:`bpnn.training.fit` with
+    #: this network as ``net``; returns the :class:`~bpnn.training.History`.
+    fit = _training.fit
 
-        Returns the :class:`~bpnn.training.History`.
+    # -- state and files ------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The parameters by name (copies): ``dense.{l}.weight`` ``(n_l, n_{l+1})`` and ``dense.{l}.bias``.
+
+        What model files and checkpoints store; :meth:`load_state_dict` puts it back.
         """
-        from .training import fit
+        state = {}
+        for l, layer in enumerate(self.dense_layers):
+            state[f"dense.{l}.weight"] = layer.W.copy()
+            state[f"dense.{l}.bias"] = layer.b.copy()
+        return state
 
-        return fit(self, X, y, epochs=epochs, batch_size=batch_size, eta=eta, **kwargs)
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy parameters from :meth:`state_dict`'s form into the network.
+
+        Raises
+        ------
+        ValueError
+            Naming the tensor that is missing, unexpected, misshapen, of
+            another dtype (no silent conversion) or not finite.  Nothing is
+            changed then.
+        """
+        expected = {f"dense.{l}.{kind}": getattr(layer, "W" if kind == "weight" else "b")
+                    for l, layer in enumerate(self.dense_layers) for kind in ("weight", "bias")}
+        missing = sorted(set(expected) - set(state))
+        if missing:
+            raise ValueError(f"the tensors {', '.join(missing)} are missing")
+        unexpected = sorted(set(state) - set(expected))
+        if unexpected:
+            raise ValueError(f"tensors the architecture does not use: {', '.join(unexpected)}")
+        for name, target in expected.items():
+            array = state[name]
+            if array.shape != target.shape:
+                raise ValueError(f"tensor {name} has shape {array.shape} but the architecture needs {target.shape}")
+            if array.dtype != self.dtype:
+                raise ValueError(f"tensor {name} is {array.dtype}, the network is {self.dtype}")
+            if not np.isfinite(array).all():
+                raise ValueError(f"tensor {name} contains NaN or infinite values")
+        for name, target in expected.items():
+            target[...] = state[name]
+
+    def save(self, path, **metadata) -> None:
+        """Save to a model file: :func:`bpnn.save` of this network (``metadata``: its keyword arguments)."""
+        from ..io.modelfile import save
+
+        save(self, path, **metadata)
 
     # -- text ---------------------------------------------------------------
     def __repr__(self) -> str:

@@ -19,18 +19,65 @@ Example
 >>> rng = np.random.default_rng(0)
 >>> net = bpnn.Network([4, 5, 3], seed=0)
 >>> X, y = rng.random((8, 4)), rng.integers(0, 3, 8)
->>> errors = bpnn.gradient_check(net, X, y)
->>> max(errors) < 1e-6
-True
+>>> result = bpnn.gradient_check(net, X, y)
+>>> result.passed, max(result) < 1e-6
+(True, True)
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _validation
 
-__all__ = ["gradient_check"]
+__all__ = ["gradient_check", "GradientCheck"]
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """The verdict of :func:`gradient_check`.
+
+    Iterating gives the worst relative error of each Dense layer, so
+    ``max(result)`` is the worst of all.
+
+    Attributes
+    ----------
+    errors : tuple of float
+        Worst relative error per Dense layer (max over its W and b).
+    tolerance : float
+        The largest acceptable relative error.
+    """
+
+    errors: tuple[float, ...]
+    tolerance: float
+
+    @property
+    def worst(self) -> float:
+        return max(self.errors)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every layer agrees with central differences within :attr:`tolerance`."""
+        return self.worst <= self.tolerance
+
+    def __iter__(self):
+        return iter(self.errors)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def __getitem__(self, i: int) -> float:
+        return self.errors[i]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        return (f"gradient check {verdict}: worst relative error per layer "
+                f"{', '.join(f'{e:.2e}' for e in self.errors)} (tolerance {self.tolerance:g})")
 
 
 def gradient_check(
@@ -41,7 +88,8 @@ def gradient_check(
     max_checks: int = 200,
     seed: int = 0,
     floor: float = 1e-7,
-) -> list[float]:
+    tolerance: float = 1e-4,
+) -> GradientCheck:
     """Worst relative error between backprop and central differences, per layer.
 
     Parameters
@@ -59,11 +107,13 @@ def gradient_check(
     floor : float
         Lower bound of the denominator, so gradients that are zero in both
         methods do not divide by zero.
+    tolerance : float
+        The verdict's threshold: 1e-4 is agreement to four significant digits.
 
     Returns
     -------
-    list of float
-        One worst relative error per Dense layer (max over its W and b).
+    GradientCheck
+        The worst relative error per Dense layer (iterable) and ``passed``.
     """
     net64 = net.astype("float64")
     X = _validation.check_X(X, net64.n_inputs, net64.dtype)
@@ -96,4 +146,4 @@ def gradient_check(
                 rel = abs(bp - numeric) / max(abs(bp), abs(numeric), floor)
                 layer_worst = max(layer_worst, float(rel))
         worst.append(layer_worst)
-    return worst
+    return GradientCheck(tuple(worst), float(tolerance))

@@ -49,14 +49,6 @@ class Layer:
     def build(self, rng: np.random.Generator, dtype: np.dtype, default_init) -> None:
         """Create parameters (if any) with ``rng``; called by the Network."""
 
-    @property
-    def params(self) -> list[np.ndarray]:
-        return []
-
-    @property
-    def grads(self) -> list[np.ndarray]:
-        return []
-
     def forward(self, A: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
@@ -127,14 +119,6 @@ class Dense(Layer):
         """Use the given arrays (views into the network's flat buffers) as storage."""
         self.W, self.b, self.nabla_W, self.nabla_b = W, b, nabla_W, nabla_b
         self._cache.clear()
-
-    @property
-    def params(self):
-        return [self.W, self.b]
-
-    @property
-    def grads(self):
-        return [self.nabla_W, self.nabla_b]
 
     def config(self):
         init = self.init if (self.init is None or isinstance(self.init, str)) else getattr(self.init, "__name__", None)

@@ -32,9 +32,12 @@ Update rules (g = ∂C/∂p):
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import math
+from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from ._params import Configurable
 
 __all__ = [
     "Optimizer",
@@ -45,6 +48,7 @@ __all__ = [
     "Adam",
     "OPTIMIZERS",
     "get_optimizer",
+    "apply_max_norm",
 ]
 
 #: elements per block of the element-wise updates (a block of each operand
@@ -69,12 +73,26 @@ def _blockwise(update: Callable[..., None], arrays: list[np.ndarray], *args) -> 
         update(*(a[start:stop] for a in flat), scratch[:stop - start], *args)
 
 
-class Optimizer:
-    """Base class.  Subclasses name their state lists in ``state_names``."""
+class Optimizer(Configurable):
+    """Base class.  Subclasses name their state lists in ``state_names``.
+
+    Hyper-parameters are the constructor's keyword arguments (see
+    :meth:`param_defaults`); ``eta=None`` means the rule's own
+    :attr:`default_eta`.  The optimizer also owns the regularisation of a
+    training step (:meth:`regularize`): the L2 term and the max-norm
+    constraint, applied by :meth:`update`.
+    """
 
     name: str = ""
+    #: η when none is given
     default_eta: float = 0.1
     state_names: tuple[str, ...] = ()
+    #: True when the rule uses the gradient only as η g (it is linear in g):
+    #: then the training loop may fold η into backpropagation's 1/m, which
+    #: scales δ^L and hence every gradient (BP1-BP4 are linear in δ^L), and
+    #: call :meth:`step_scaled`, saving a pass over the parameters.
+    linear_in_gradient: bool = False
+    param_help = {"eta": "learning rate η"}
 
     def __init__(self, eta: float | None = None) -> None:
         self.eta = _positive("eta", self.default_eta if eta is None else eta)
@@ -82,6 +100,67 @@ class Optimizer:
         self.initial_eta = self.eta
         self.t = 0
         self.state: dict[str, list[np.ndarray]] = {}
+        self.weight_decay = 0.0
+        self.max_norm: float | None = None
+        self._decay_buf: np.ndarray | None = None
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        return {**super().param_defaults(), "eta": cls.default_eta}
+
+    # -- one training step --------------------------------------------------
+    def regularize(self, lmbda: float = 0.0, n: int = 1, max_norm: float | None = None) -> None:
+        """Set the regularisation that :meth:`update` applies.
+
+        Parameters
+        ----------
+        lmbda : float
+            L2 λ: the cost gains (λ/2n) Σ W², so the gradient of every weight
+            gains (λ/n) W (biases are not decayed).
+        n : int
+            Number of training rows.
+        max_norm : float, optional
+            After every step, rescale each unit's incoming weight vector (a
+            column of W) whose Euclidean norm exceeds ``max_norm``.
+        """
+        if not (math.isfinite(float(lmbda)) and lmbda >= 0):
+            raise ValueError(f"lmbda (L2 regularisation) must be >= 0, got {lmbda!r}")
+        if max_norm is not None and not (math.isfinite(float(max_norm)) and max_norm > 0):
+            raise ValueError(f"max_norm must be a positive number, got {max_norm!r}")
+        self.weight_decay = float(lmbda) / n
+        self.max_norm = None if max_norm is None else float(max_norm)
+
+    def gradient_scale(self, m: int) -> float:
+        """The factor backpropagation applies to δ^L for a batch of ``m`` rows:
+        1/m (the mean cost), times η when the rule is :attr:`linear_in_gradient`."""
+        return (self.eta if self.linear_in_gradient else 1.0) / m
+
+    def update(self, params: list[np.ndarray], grads: list[np.ndarray], W: np.ndarray, nabla_W: np.ndarray,
+               matrices: Sequence[np.ndarray]) -> None:
+        """One step after backpropagation: L2 term, the update rule, max-norm.
+
+        Parameters
+        ----------
+        params, grads : list of ndarray
+            What :meth:`step` updates; ``grads`` scaled by :meth:`gradient_scale`.
+        W, nabla_W : ndarray
+            All weights (not biases) and their gradients: views into
+            ``params`` and ``grads``, for the L2 term.
+        matrices : sequence of ndarray
+            Each layer's weight matrix (views), for the max-norm constraint.
+        """
+        if self.weight_decay:                      # ∂/∂W of (λ/2n) Σ W², times η when folded
+            if self._decay_buf is None or self._decay_buf.shape != W.shape or self._decay_buf.dtype != W.dtype:
+                self._decay_buf = np.empty_like(W)
+            factor = self.weight_decay * self.eta if self.linear_in_gradient else self.weight_decay
+            np.multiply(W, factor, out=self._decay_buf)
+            nabla_W += self._decay_buf
+        if self.linear_in_gradient:
+            self.step_scaled(params, grads)
+        else:
+            self.step(params, grads)
+        if self.max_norm is not None:
+            apply_max_norm(matrices, self.max_norm)
 
     def _ensure_state(self, params: list[np.ndarray]) -> None:
         for key in self.state_names:
@@ -128,7 +207,8 @@ class Optimizer:
         raise NotImplementedError
 
     def hyperparameters(self) -> dict[str, float]:
-        return {"eta": self.eta}
+        """:meth:`get_params` (kept for the checkpoint format)."""
+        return self.get_params()
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue: name, hyper-parameters, step count, state arrays (copies)."""
@@ -190,7 +270,8 @@ class SGD(Optimizer):
     """Plain (stochastic, mini-batch or full-batch) gradient descent: p ← p - η g."""
 
     name = "sgd"
-    default_eta = 0.1
+    default_eta = 0.5
+    linear_in_gradient = True
 
     def _update(self, i, p, g):
         g *= self.eta
@@ -207,15 +288,15 @@ class Momentum(Optimizer):
     """Momentum: v ← μ v - η g;  p ← p + v."""
 
     name = "momentum"
-    default_eta = 0.1
+    default_eta = 0.05
     state_names = ("velocity",)
+    linear_in_gradient = True
+    param_help = {"mu": "momentum coefficient μ"}
 
     def __init__(self, eta: float | None = None, mu: float = 0.9) -> None:
         super().__init__(eta)
         self.mu = _fraction("mu", mu)
 
-    def hyperparameters(self):
-        return {"eta": self.eta, "mu": self.mu}
 
     @staticmethod
     def _block(p, g, v, scratch, mu, eta):
@@ -260,14 +341,13 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     default_eta = 0.001
     state_names = ("square_avg",)
+    param_help = {"rho": "decay of the squared-gradient average ρ", "epsilon": "ε added to the denominator"}
 
     def __init__(self, eta: float | None = None, rho: float = 0.9, epsilon: float = 1e-8) -> None:
         super().__init__(eta)
         self.rho = _fraction("rho", rho)
         self.epsilon = _positive("epsilon", epsilon)
 
-    def hyperparameters(self):
-        return {"eta": self.eta, "rho": self.rho, "epsilon": self.epsilon}
 
     def _update(self, i, p, g):
         _blockwise(_rmsprop_block, [p, g, self.state["square_avg"][i]], self.rho, self.epsilon, self.eta)
@@ -298,6 +378,8 @@ class Adam(Optimizer):
     name = "adam"
     default_eta = 0.001
     state_names = ("m", "v")
+    param_help = {"beta1": "decay of the first moment β₁", "beta2": "decay of the second moment β₂",
+                  "epsilon": "ε added to the denominator"}
 
     def __init__(
         self,
@@ -311,14 +393,20 @@ class Adam(Optimizer):
         self.beta2 = _fraction("beta2", beta2)
         self.epsilon = _positive("epsilon", epsilon)
 
-    def hyperparameters(self):
-        return {"eta": self.eta, "beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
 
     def _update(self, i, p, g):
         bc1 = 1.0 - self.beta1 ** self.t
         sqrt_bc2 = (1.0 - self.beta2 ** self.t) ** 0.5
         _blockwise(_adam_block, [p, g, self.state["m"][i], self.state["v"][i]],
                    self.beta1, self.beta2, self.epsilon * sqrt_bc2, self.eta * sqrt_bc2 / bc1)
+
+
+def apply_max_norm(matrices: Sequence[np.ndarray], c: float) -> None:
+    """Rescale every column of each W (a unit's incoming weights) to norm <= c, in place."""
+    for W in matrices:
+        norms = np.sqrt(np.einsum("ij,ij->j", W, W))
+        scale = np.minimum(1.0, c / np.maximum(norms, 1e-12)).astype(W.dtype)
+        W *= scale
 
 
 def _flush_block(a, scratch, threshold):

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._params import Configurable
+
 __all__ = [
     "Activation",
     "Sigmoid",
@@ -35,12 +37,13 @@ __all__ = [
 ]
 
 
-class Activation:
-    """Base class: a named, stateless activation function."""
+class Activation(Configurable):
+    """Base class: a named, stateless activation function.
+
+    Hyper-parameters (leaky ReLU's ``alpha``) are constructor keyword arguments.
+    """
 
     name: str = ""
-    #: False for activations whose Jacobian is not diagonal (softmax).
-    elementwise: bool = True
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -135,6 +138,7 @@ class LeakyReLU(Activation):
     """Leaky ReLU: z for z > 0, ``alpha * z`` otherwise; derivative 1 or ``alpha``."""
 
     name = "leaky_relu"
+    param_help = {"alpha": "slope of leaky_relu for z < 0"}
 
     def __init__(self, alpha: float = 0.01) -> None:
         if not 0.0 <= alpha < 1.0:
@@ -183,7 +187,6 @@ class Softmax(Activation):
     """
 
     name = "softmax"
-    elementwise = False
 
     def forward(self, z, out=None):
         out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
@@ -238,8 +241,12 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 TRAINABLE = tuple(name for name in ACTIVATIONS if name != "step")
 
 
-def get_activation(activation: str | Activation) -> Activation:
+def get_activation(activation: str | Activation, **params) -> Activation:
     """Return an :class:`Activation` for a name such as ``"sigmoid"`` or an instance.
+
+    ``params`` are the activation's hyper-parameters (``alpha`` for
+    ``leaky_relu``); those it does not declare are ignored, so one set of
+    settings can describe any activation.
 
     Raises
     ------
@@ -249,7 +256,9 @@ def get_activation(activation: str | Activation) -> Activation:
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str) and activation.lower() in ACTIVATIONS:
-        return ACTIVATIONS[activation.lower()]()
+        cls = ACTIVATIONS[activation.lower()]
+        declared = cls.param_defaults()
+        return cls(**{k: v for k, v in params.items() if k in declared and v is not None})
     raise ValueError(
         f"unknown activation {activation!r}; choose one of: {', '.join(TRAINABLE)}"
     )

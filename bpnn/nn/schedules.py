@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import math
 
+from ._params import Configurable
+
 __all__ = ["Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineDecay", "SCHEDULES", "get_schedule"]
 
 
-class Schedule:
-    """Maps an epoch index and the initial learning rate to the epoch's learning rate."""
+class Schedule(Configurable):
+    """Maps an epoch index and the initial learning rate to the epoch's learning rate.
+
+    Hyper-parameters are the constructor's keyword arguments with defaults
+    (:meth:`param_defaults`); one without a default (``epochs``) is
+    supplied by the training run.
+    """
 
     name = ""
 
@@ -41,6 +48,8 @@ class StepDecay(Schedule):
     """Multiply η by ``gamma`` every ``step_size`` epochs."""
 
     name = "step"
+    param_help = {"step_size": "epochs between decays", "gamma": "decay factor per step (step) or per epoch "
+                  "(exponential)"}
 
     def __init__(self, step_size: int = 10, gamma: float = 0.5) -> None:
         if int(step_size) < 1:
@@ -57,6 +66,7 @@ class ExponentialDecay(Schedule):
     """Multiply η by ``gamma`` every epoch."""
 
     name = "exponential"
+    param_help = {"gamma": "decay factor per step (step) or per epoch (exponential)"}
 
     def __init__(self, gamma: float = 0.95) -> None:
         if not 0 < gamma <= 1:
@@ -71,6 +81,7 @@ class CosineDecay(Schedule):
     """Cosine annealing from η₀ to ``eta_min`` over ``epochs`` epochs."""
 
     name = "cosine"
+    param_help = {"eta_min": "final learning rate of the cosine schedule"}
 
     def __init__(self, epochs: int, eta_min: float = 0.0) -> None:
         if int(epochs) < 1:
@@ -88,7 +99,11 @@ SCHEDULES = {cls.name: cls for cls in (Constant, StepDecay, ExponentialDecay, Co
 
 
 def get_schedule(schedule: str | Schedule | None, epochs: int | None = None, **kwargs) -> Schedule:
-    """A schedule from a name (``constant``, ``step``, ``exponential``, ``cosine``) or an instance."""
+    """A schedule from a name (``constant``, ``step``, ``exponential``, ``cosine``) or an instance.
+
+    ``kwargs`` are the schedule's hyper-parameters (see
+    :meth:`Schedule.param_defaults`); ``epochs`` is passed to the ones that need it.
+    """
     if schedule is None:
         return Constant()
     if isinstance(schedule, Schedule):
