@@ -291,7 +291,7 @@ def _evaluation_data(model, path: str, dataset: str | None, data_dir: str | None
     settings = Settings(dataset=name, validation=validation, classes=recorded.get("classes"),
                         dtype=model.network.dtype.name, data_dir=data_dir or recorded.get("data_dir"),
                         split_seed=int(recorded.get("split_seed", 0)))
-    ds = load_data(settings, progress=_show_progress(False))
+    ds = load_data(settings, progress=_show_progress(False), test_only=split == "test")
     check_fits(model.network, ds, name, f"{path} was trained on other data (choose it with --dataset)")
     part = getattr(ds, split)
     images = part.X.reshape((-1, *ds.image_shape))

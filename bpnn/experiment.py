@@ -96,14 +96,16 @@ class Result:
 # --------------------------------------------------------------------------
 # the parts
 # --------------------------------------------------------------------------
-def load_data(settings: Settings, progress: bool = False):
-    """The data set the settings name, split and prepared, limited to ``settings.limit`` training rows."""
+def load_data(settings: Settings, progress: bool = False, test_only: bool = False):
+    """The data set the settings name, split and prepared, limited to ``settings.limit`` training rows
+    (``test_only``: only the test split is read)."""
     from . import datasets
 
     ds = datasets.load(settings.dataset, validation=settings.validation or None, classes=settings.classes,
                        dtype=settings.dtype,
                        standardize=False if settings.standardize == "none" else settings.standardize,
-                       data_dir=settings.data_dir, progress=progress, seed=settings.split_seed)
+                       data_dir=settings.data_dir, progress=progress, seed=settings.split_seed,
+                       test_only=test_only)
     if settings.limit is not None and settings.limit < len(ds.train):
         ds.train = datasets.Split(ds.train.X[: settings.limit], ds.train.y[: settings.limit])
     return ds

@@ -155,6 +155,26 @@ def test_mnist_model_recognises_rendered_and_drawn_digits(tmp_path, capsys):
     assert status == 0 and re.fullmatch(r".*drawn_7\.jpg  7  \(7: [\d.]+%  \d: [\d.]+%\)\n", out)
 
 
+@needs_mnist
+def test_evaluate_on_the_test_split_reads_only_the_test_files(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    model = tmp_path / "m.safetensors"
+    only_test = tmp_path / "cache" / "mnist"
+    only_test.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(MNIST / name, only_test / name)
+    net = bpnn.Network([784, 10, 10], activation="relu", output_activation="softmax", cost="cross_entropy")
+    net.save(model, dataset={"name": "mnist"})
+    # no training files and no network: a download would fail, so nothing but the test files is read
+    monkeypatch.setenv("BPNN_MIRRORS", "http://127.0.0.1:9/")
+    status, out, err = run(capsys, "evaluate", model, "--data-dir", tmp_path / "cache", "--json")
+    assert status == 0, err
+    assert json.loads(out)["total"] == 10000
+    status, _, err = run(capsys, "evaluate", model, "--data-dir", tmp_path / "cache", "--split", "train")
+    assert status == 1 and "train-images" in err                    # the training split does need them
+
+
 # -- resume -----------------------------------------------------------------------
 def test_resume_after_kill_9_ends_with_identical_weights(tmp_path):
     """A run killed with SIGKILL and resumed matches the uninterrupted run bit for bit."""

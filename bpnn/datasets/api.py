@@ -70,6 +70,7 @@ def _read_source(
     data_dir: Optional[PathLike],
     mirrors: Union[str, Sequence[str], None],
     progress: bool,
+    test_only: bool = False,
 ) -> RawData:
     looks_like_name = (
         isinstance(name_or_folder, str)
@@ -82,14 +83,15 @@ def _read_source(
             return read_digits()
         if canonical in REMOTE_DATASETS:
             files = fetch(
-                canonical, data_dir=data_dir, mirrors=mirrors, progress=progress, download=download
+                canonical, data_dir=data_dir, mirrors=mirrors, progress=progress, download=download,
+                roles=("test_images", "test_labels") if test_only else None,
             )
             return read_idx_files(
                 files, name=canonical, classes=REMOTE_DATASETS[canonical].classes
             )
     path = Path(name_or_folder).expanduser()
     if path.is_dir():
-        return read_idx_folder(path)
+        return read_idx_folder(path, test_only=test_only)
     if path.is_file():
         lowered = path.name.lower()
         if lowered.endswith(".npz"):
@@ -119,6 +121,7 @@ def load(
     mirrors: Union[str, Sequence[str], None] = None,
     progress: bool = True,
     seed: int = 0,
+    test_only: bool = False,
 ) -> Dataset:
     """Load a data set by name or path and prepare it for training.
 
@@ -169,6 +172,10 @@ def load(
         Show a download progress bar.
     seed : int, default 0
         Random state of a fractional validation split.
+    test_only : bool, default False
+        Read only the test split (for evaluating a model): the training
+        images are neither downloaded nor read, ``train`` is empty and there
+        is no validation split; ``standardize`` is not available.
 
     Returns
     -------
@@ -205,9 +212,15 @@ def load(
         )
     if not isinstance(validation, str):
         check_validation(validation)
+    if test_only and standardize:
+        raise DataError("standardize needs the training set; it cannot be combined with test_only=True")
     raw = _read_source(
-        name_or_folder, download=download, data_dir=data_dir, mirrors=mirrors, progress=progress
+        name_or_folder, download=download, data_dir=data_dir, mirrors=mirrors, progress=progress,
+        test_only=test_only,
     )
+    if test_only:      # single-file sources (digits, npz, pkl) hold both splits: drop the training part
+        raw.X_train, raw.y_train = raw.X_train[:0], raw.y_train[:0]
+        validation = None
 
     # The float inputs are a new allocation, sized by data already checked
     # against the budget as stored (uint8 becomes 4 or 8 times larger).

@@ -203,15 +203,15 @@ def _system_dirs(dataset: RemoteDataset) -> list[Path]:
     return [Path(d).expanduser() for d in dirs if d]
 
 
-def _verified_set(folder: Path, dataset: RemoteDataset) -> dict[str, Path] | None:
-    """The four files of ``dataset`` in ``folder`` if all are present and valid."""
-    found, missing = find_idx_files(folder)
-    if missing:
+def _verified_set(folder: Path, dataset: RemoteDataset, roles: Sequence[str]) -> dict[str, Path] | None:
+    """The files of ``dataset`` with these ``roles`` in ``folder`` if all are present and valid."""
+    found, _ = find_idx_files(folder)
+    if any(role not in found for role in roles):
         return None
-    for role, path in found.items():
-        if verify_file(path, dataset.files[role]) is not None:
+    for role in roles:
+        if verify_file(found[role], dataset.files[role]) is not None:
             return None
-    return found
+    return {role: found[role] for role in roles}
 
 
 class _DropPoochHashHint(logging.Filter):
@@ -354,6 +354,7 @@ def fetch(
     mirrors: str | Sequence[str] | None = None,
     progress: bool = True,
     download: bool = True,
+    roles: Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Return verified local paths of the four IDX files of a named data set.
 
@@ -370,12 +371,15 @@ def fetch(
         Show a tqdm progress bar (on stderr) while downloading.
     download : bool, default True
         If False, never touch the network: raise if no valid local copy.
+    roles : sequence of str, optional
+        Only these files (default all four), e.g. ``("test_images",
+        "test_labels")`` to evaluate a model without the training images.
 
     Returns
     -------
     dict of str to pathlib.Path
         Keys ``train_images``, ``train_labels``, ``test_images``,
-        ``test_labels``.
+        ``test_labels`` (those of ``roles``).
 
     Raises
     ------
@@ -390,13 +394,18 @@ def fetch(
             f"no downloadable data set named {name!r}; choose one of "
             f"{sorted(REMOTE_DATASETS)}"
         )
+    wanted = tuple(dataset.files) if roles is None else tuple(roles)
+    unknown = [r for r in wanted if r not in dataset.files]
+    if unknown:
+        raise DataError(f"unknown file roles {unknown}; choose from {list(dataset.files)}")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     target = root / dataset.name
 
     found, _missing = find_idx_files(target) if target.is_dir() else ({}, [])
     problems: dict[str, str] = {}
     have: dict[str, Path] = {}
-    for role, spec in dataset.files.items():
+    for role in wanted:
+        spec = dataset.files[role]
         path = found.get(role)
         if path is None:
             continue
@@ -405,18 +414,18 @@ def fetch(
             have[role] = path
         else:
             problems[role] = f"{path} {problem}"
-    if len(have) == len(dataset.files):
+    if len(have) == len(wanted):
         return have
 
     # The four files may also sit directly in the root (checksums tell MNIST
     # from Fashion-MNIST), or in a system package's folder.
     for folder in [root, *_system_dirs(dataset)]:
         if folder.is_dir():
-            system = _verified_set(folder, dataset)
+            system = _verified_set(folder, dataset, wanted)
             if system is not None:
                 return system
 
-    todo = [role for role in dataset.files if role not in have]
+    todo = [role for role in wanted if role not in have]
     if not download:
         lines = [
             f"{dataset.name}: no valid local copy and download=False; "

@@ -193,12 +193,14 @@ def _as_images(X: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
 def read_idx_files(
     files: dict[str, Path], *, name: str, classes: Sequence[str] | None = None
 ) -> RawData:
-    """Read the four IDX files given by role.
+    """Read the four IDX files given by role (or only the test pair).
 
     Parameters
     ----------
     files : dict of str to pathlib.Path
-        Keys ``train_images``, ``train_labels``, ``test_images``, ``test_labels``.
+        Keys ``train_images``, ``train_labels``, ``test_images``, ``test_labels``;
+        without the training pair, the training set is empty (for evaluating a
+        model on the test set without reading the training images).
     name : str
         Name given to the data set.
     classes : sequence of str, optional
@@ -220,8 +222,11 @@ def read_idx_files(
         image sizes differ, or a label is not a class (see ``classes``); the
         message names the label file, the odd values and the rows carrying them.
     """
-    X_train, y_train = read_idx_pair(files["train_images"], files["train_labels"])
     X_test, y_test = read_idx_pair(files["test_images"], files["test_labels"])
+    if "train_images" in files:
+        X_train, y_train = read_idx_pair(files["train_images"], files["train_labels"])
+    else:
+        X_train, y_train = X_test[:0], y_test[:0]
     for role in ("train_images", "test_images"):
         X = X_train if role == "train_images" else X_test
         if X.dtype != np.uint8:
@@ -229,14 +234,16 @@ def read_idx_files(
                 f"{files[role]}: images must be uint8 (IDX type 0x08), the file "
                 f"stores {X.dtype}; convert it with bpnn.datasets.write_idx"
             )
-    if X_train.shape[1:] != X_test.shape[1:]:
+    if "train_images" in files and X_train.shape[1:] != X_test.shape[1:]:
         raise DataError(
             f"{files['train_images']} holds images of {X_train.shape[1:]} but "
             f"{files['test_images']} holds {X_test.shape[1:]}; both must have the "
             f"same size"
         )
-    folder = files["train_images"].parent
-    labels = [(y_train, str(files["train_labels"])), (y_test, str(files["test_labels"]))]
+    folder = files["test_images"].parent
+    labels = [(y_test, str(files["test_labels"]))]
+    if "train_labels" in files:
+        labels.insert(0, (y_train, str(files["train_labels"])))
     if classes is not None:
         names = list(classes)
         check_label_range(labels, len(names), name)
@@ -251,11 +258,11 @@ def read_idx_files(
         classes=names,
         image_shape=tuple(X_train.shape[1:]),
         scale=255.0,
-        source=", ".join(str(files[r]) for r in IDX_FILE_ROLES),
+        source=", ".join(str(files[r]) for r in IDX_FILE_ROLES if r in files),
     )
 
 
-def read_idx_folder(folder: PathLike) -> RawData:
+def read_idx_folder(folder: PathLike, test_only: bool = False) -> RawData:
     """Read a folder holding the four IDX files.
 
     Parameters
@@ -264,6 +271,8 @@ def read_idx_folder(folder: PathLike) -> RawData:
         Holds ``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
         ``t10k-images-idx3-ubyte[.gz]`` and ``t10k-labels-idx1-ubyte[.gz]``
         (``train-images.idx3-ubyte`` style names are accepted too).
+    test_only : bool
+        Read (and require) only the two test files.
 
     Returns
     -------
@@ -276,6 +285,9 @@ def read_idx_folder(folder: PathLike) -> RawData:
     """
     folder = Path(folder)
     found, missing = find_idx_files(folder)
+    if test_only:
+        missing = [m for m in missing if m.startswith("t10k")]
+        found = {r: p for r, p in found.items() if r.startswith("test")}
     if missing:
         raise DataError(
             f"{folder}: missing IDX file(s) {', '.join(missing)}; a data folder "
