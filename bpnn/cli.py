@@ -260,7 +260,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise
     finally:
         callbacks[0].close()
-    test, history = result.test, result.history
+    test = result.test
     print(f"test accuracy {test.accuracy:.2%} ({test.correct}/{test.total}), error rate {test.error_rate:.2%}; "
           f"{result.summary['epochs_run']} epochs in {result.timings['train']:.1f}s", flush=True)
     settings = result.settings

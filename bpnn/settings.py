@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from .nn._keywords import did_you_mean
 from .nn.activations import ACTIVATIONS, TRAINABLE
 from .nn.costs import COSTS
+from .datasets.api import available as available_datasets
 from .exceptions import BpnnError
 from .nn.initializers import INITIALIZERS
 from .nn.optimizers import OPTIMIZERS
@@ -271,8 +272,8 @@ def _declare() -> dict[str, Setting]:
     optimizers, schedules = tuple(OPTIMIZERS), ("none",) + tuple(n for n in SCHEDULES if n != "constant")
     default_etas = ", ".join(f"{name} {cls.default_eta:g}" for name, cls in OPTIMIZERS.items())
     items = [
-        Setting("dataset", "digits", _dataset, "mnist, fashion-mnist, digits (no download), or a folder of "
-                "the 4 IDX files", _D, metavar="NAME|DIR"),
+        Setting("dataset", "digits", _dataset, f"{', '.join(available_datasets())} (digits: bundled, no "
+                "download), or a folder of the 4 IDX files, an mnist.npz or mnist.pkl.gz", _D, metavar="NAME|DIR"),
         Setting("data_dir", None, _text(), "where downloaded data sets are cached (default: $BPNN_DATA_DIR or "
                 "the user cache folder)", _D, metavar="DIR"),
         Setting("validation", "auto", _validation, "held-out training images for validation: a count (the last "

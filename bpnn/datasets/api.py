@@ -37,11 +37,9 @@ __all__ = ["available", "load"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: Every name load() accepts, from the catalog (each data set's name and aliases) and the bundled digits.
 _ALIASES = {
-    "mnist": "mnist",
-    "fashion-mnist": "fashion-mnist",
-    "fashionmnist": "fashion-mnist",
-    "fmnist": "fashion-mnist",
+    **{alias: d.name for d in REMOTE_DATASETS.values() for alias in (d.name, *d.aliases)},
     "digits": "digits",
     "sklearn-digits": "digits",
 }
@@ -53,9 +51,9 @@ def available() -> list[str]:
     Returns
     -------
     list of str
-        ``["mnist", "fashion-mnist", "digits"]``.
+        ``["mnist", "fashion-mnist", "digits"]``: the catalog's data sets and the bundled digits.
     """
-    return ["mnist", "fashion-mnist", "digits"]
+    return [*REMOTE_DATASETS, "digits"]
 
 
 def _canonical_name(name: str) -> Optional[str]:

@@ -91,6 +91,8 @@ class RemoteDataset:
         How a user's picture is fitted into the 28x28 field to look like this
         data set's images (see :class:`bpnn.preprocessing.Preprocessing`):
         None for MNIST's digit layout, a box layout for objects that fill it.
+    aliases : tuple of str
+        Other names :func:`bpnn.datasets.load` accepts for it.
     """
 
     name: str
@@ -99,6 +101,7 @@ class RemoteDataset:
     classes: tuple[str, ...]
     system_dirs: tuple[str, ...] = ()
     layout: Optional[dict] = None
+    aliases: tuple[str, ...] = ()
 
 
 MNIST = RemoteDataset(
@@ -164,6 +167,7 @@ FASHION_MNIST = RemoteDataset(
     classes=FASHION_MNIST_CLASSES,
     system_dirs=(DEBIAN_FASHION_MNIST_DIR,),
     layout={"box": 28, "centre": "box"},   # objects fill the field: fit 28x28, centre the bounding box
+    aliases=("fashionmnist", "fmnist"),
 )
 
 #: Downloadable data sets by name.

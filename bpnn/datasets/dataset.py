@@ -7,6 +7,9 @@ from typing import Optional, Union
 
 import numpy as np
 
+from bpnn.datasets.catalog import REMOTE_DATASETS
+from bpnn.preprocessing import Preprocessing
+
 __all__ = ["Dataset", "Split"]
 
 
@@ -101,9 +104,6 @@ class Dataset:
     def preprocessing(self):
         """How raw inputs become this data set's inputs (:class:`bpnn.preprocessing.Preprocessing`):
         its scale, image shape, standardisation, and the layout its catalog entry declares."""
-        from bpnn.datasets.catalog import REMOTE_DATASETS
-        from bpnn.preprocessing import Preprocessing
-
         entry = REMOTE_DATASETS.get(self.name)
         return Preprocessing(image_shape=tuple(self.image_shape), scale=float(self.scale),
                              layout=entry.layout if entry is not None else None, mean=self.mean, std=self.std)

@@ -297,7 +297,6 @@ class Momentum(Optimizer):
         super().__init__(eta)
         self.mu = _fraction("mu", mu)
 
-
     @staticmethod
     def _block(p, g, v, scratch, mu, eta):
         """v ← μ v - η g;  p ← p + v, on one block (``eta`` None: g is η g already)."""
