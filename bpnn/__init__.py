@@ -9,6 +9,7 @@ from .exceptions import BpnnError, DataError, DivergenceError, ModelFileError
 from .io.modelfile import load, save
 from .model import TrainedModel
 from .nn import Callback, Dense, Dropout, EpochRecord, Evaluation, GradientCheck, History, Network, gradient_check
+from .nn import Diagnostics, Trace, trace
 from .preprocessing import Preprocessing
 
 __all__ = [
@@ -22,10 +23,14 @@ __all__ = [
     "Callback",
     "gradient_check",
     "GradientCheck",
+    "trace",
+    "Trace",
+    "Diagnostics",
     "TrainedModel",
     "Preprocessing",
     "Settings",
     "run",
+    "export_onnx",
     "BpnnError",
     "DataError",
     "DivergenceError",
@@ -38,12 +43,12 @@ __all__ = [
 # Submodules that pull in the tool's libraries (pooch, scikit-learn, matplotlib,
 # Pillow) are imported on first use, so ``import bpnn`` stays NumPy-only.
 _LAZY_SUBMODULES = {"datasets", "io", "callbacks", "metrics", "plots", "imageprep", "recipes", "settings",
-                    "experiment", "predictor", "preprocessing", "model", "limits", "nn"}
+                    "experiment", "predictor", "preprocessing", "model", "limits", "nn", "sklearn", "export"}
 #: the core's modules, reachable as ``bpnn.optimizers`` etc. (they live in ``bpnn.nn``)
 _CORE_MODULES = {"activations", "costs", "initializers", "layers", "network", "optimizers", "schedules",
-                 "training", "gradcheck", "reference"}
+                 "training", "gradcheck", "reference", "tracing", "diagnostics"}
 #: names of the experiment layer, imported on first use
-_LAZY_NAMES = {"Settings": "settings", "run": "experiment"}
+_LAZY_NAMES = {"Settings": "settings", "run": "experiment", "export_onnx": "export"}
 
 
 def __getattr__(name: str):

@@ -12,6 +12,9 @@
       Epoch 3/30  loss 0.0412  train 97.1%  val 96.3% (9630/10000)  2.1s
 
 * :class:`ProgressBar` shows a tqdm bar over each epoch's mini-batches.
+* :class:`Diagnostics` (from :mod:`bpnn.nn.diagnostics`) warns when a run is
+  stuck: saturated sigmoids, a class never predicted, near-chance accuracy,
+  dead ReLUs, each with what usually helps.
 
 Stateful callbacks implement ``state_key``, ``state_dict()`` and
 ``load_state_dict()`` so that a checkpoint captures them.
@@ -25,9 +28,10 @@ from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 
+from .nn.diagnostics import Diagnosis, Diagnostics
 from .nn.training import Callback, EpochLog, EpochRecord, History, format_epoch
 
-__all__ = ["EarlyStopping", "Checkpointer", "EpochLog", "ProgressBar", "format_epoch"]
+__all__ = ["EarlyStopping", "Checkpointer", "EpochLog", "ProgressBar", "Diagnostics", "Diagnosis", "format_epoch"]
 
 _MONITORS = {"val_loss": "min", "val_accuracy": "max"}
 

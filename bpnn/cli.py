@@ -14,6 +14,8 @@ Examples
     bpnn predict mnist.safetensors my-digit.png --top 3 --show prepared/
     bpnn report mnist.safetensors --out report/
     bpnn gradcheck --layers 64,16,10 --activation tanh --cost cross_entropy
+    bpnn trace                                   # XOR through a 2-2-1 network, every number of BP1-BP4
+    bpnn trace mnist.safetensors --index 3 --json
 
 Training goes through :func:`bpnn.experiment.run`, the road every interface
 shares; this module only turns arguments into :class:`~bpnn.settings.Settings`
@@ -117,6 +119,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 _MODEL_HELP = "a model file written by 'bpnn train --out'"
 _GRADCHECK = {"layers": [64, 16, 10], "dtype": "float64"}
+_TRACE = {"activation": "sigmoid", "cost": "quadratic", "init": "normal"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,6 +176,44 @@ def build_parser() -> argparse.ArgumentParser:
                       help="entries checked per weight matrix and bias vector [default: 200]")
     grad.set_defaults(handler=cmd_gradcheck)
 
+    tracer = commands.add_parser(
+        "trace", help="follow one sample through the forward pass and BP1-BP4, checked two ways",
+        description="Run one sample forward and backward and print every quantity of the four equations (z, a, "
+                    "δ by BP1 and BP2, ∂C/∂b by BP3, ∂C/∂W by BP4, the update) with its shape and values, beside "
+                    "the same numbers from the per-neuron reference model and from central differences. By "
+                    "default a 2-2-1 sigmoid network on the XOR sample (1, 0) -> 1: small enough to check every "
+                    "number by hand. A large network gets a summary per layer (--full prints every value).")
+    tracer.add_argument("model", nargs="?", metavar="MODEL", help=_MODEL_HELP + " [default: a new network]")
+    for name in ("layers", "hidden", "activation", "output", "cost", "init", "seed"):
+        setting = SETTINGS[name]
+        default = _TRACE.get(name, setting.default)
+        sizes_help = {"layers": "all layer sizes of a new network, e.g. 2,2,1 [default: the sample's size, "
+                                "--hidden, the number of outputs]",
+                      "hidden": "hidden layer sizes of a new network [default: 2 for XOR, 30 with --dataset]"}
+        tracer.add_argument(setting.flag, dest=name, type=_type(setting.parse, name),
+                            default=None if name in sizes_help else default, metavar=_metavar(setting),
+                            help=sizes_help.get(name) or _help(setting, default))
+    tracer.add_argument("--input", metavar="X1,X2,...", help="the sample, as the network takes it [default: 1,0 "
+                        "for XOR; with --dataset, image --index of its test split]")
+    tracer.add_argument("--target", metavar="Y", help="a class index, or the target value(s) separated by commas "
+                        "[default: XOR of the input; with --dataset, the image's label]")
+    tracer.add_argument("--dataset", metavar="NAME|DIR", help="take the sample from this data set's test split "
+                          "(default for a MODEL: the one recorded in it)")
+    tracer.add_argument("--data-dir", metavar="DIR", help="download cache folder [default: $BPNN_DATA_DIR or the "
+                        "user cache folder]")
+    tracer.add_argument("--index", type=_type(number(int, 0), "index"), default=0, metavar="N",
+                        help="which test image of --dataset [default: 0]")
+    tracer.add_argument("--eta", type=_type(number(float, 0.0), "eta"), default=0.5,
+                        help="learning rate of the update shown [default: 0.5]")
+    tracer.add_argument("--eps", type=_type(number(float, 0.0, exclusive=True, maximum=0.1), "eps"), default=1e-5,
+                        help="central-difference step [default: 1e-5]")
+    tracer.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
+                        help="build the per-neuron model [default: up to 300,000 weights]")
+    tracer.add_argument("--full", action="store_true", help="every value, even for a large network")
+    tracer.add_argument("--json", action="store_true", help="print JSON (every value for a tiny network or "
+                        "with --full, else summaries of large arrays)")
+    tracer.set_defaults(handler=cmd_trace)
+
     serve = commands.add_parser("serve", help="a local web page: draw a digit and watch the network read it",
                                 description="Serve a drawing page and a JSON API for a model on this computer. "
                                 "Without MODEL, a quick model is trained once (on MNIST when it is on this "
@@ -184,8 +225,47 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port; 0 picks a free one [default: 8000]")
     serve.add_argument("--max-upload-mb", type=_type(number(float, 0.0, exclusive=True), "max_upload_mb"),
                        default=4.0, metavar="MB", help="largest request body accepted [default: 4]")
-    serve.add_argument("--data-dir", metavar="DIR", help="where to look for MNIST for the quick model")
+    serve.add_argument("--data-dir", metavar="DIR", help="where to look for MNIST for the quick model and the "
+                       "page's training")
+    serve.add_argument("--no-training", dest="training", action="store_false",
+                       help="turn off the page's Train tab (training runs are bounded, one at a time)")
     serve.set_defaults(handler=cmd_serve)
+
+    sweep = commands.add_parser("sweep", help="run a hyper-parameter sweep from a TOML file, locally or on Dask",
+                                description="Run every trial of a sweep file (see bpnn.sweep) on a Dask cluster: "
+                                "a local one with a worker per core by default. Results are appended to "
+                                "OUT/results.jsonl as trials finish; running the command again skips the "
+                                "trials already there. Writes OUT/summary.md and OUT/plot.png.")
+    sweep.add_argument("spec", metavar="SWEEP.toml", help="the sweep file")
+    sweep.add_argument("--out", metavar="DIR", help="results folder [default: sweeps/NAME]")
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask scheduler [default: start "
+                       "a local cluster]")
+    sweep.add_argument("--workers", type=_type(positive_int, "workers"), metavar="N",
+                       help="worker processes of the local cluster [default: one per core]")
+    sweep.add_argument("--dry-run", action="store_true", help="list the trials (and which are done) and exit")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=cmd_sweep)
+
+    baseline = commands.add_parser("baseline", help="a non-neural baseline (scikit-learn) on bpnn's data",
+                                   description="Fit a scikit-learn model on the same splits and preparation as "
+                                   "'bpnn train' and report test accuracy, fit and predict time.")
+    baseline.add_argument("name", metavar="NAME", help="svr (regress the digit, rounded: the source's), svc, "
+                          "logreg, knn or mlp")
+    for name in ("dataset", "data_dir", "validation", "classes", "limit", "standardize", "seed"):
+        setting = SETTINGS[name]
+        baseline.add_argument(setting.flag, dest=name, type=_type(setting.parse, name), default=argparse.SUPPRESS,
+                              metavar=_metavar(setting), help=_help(setting))
+    baseline.add_argument("--json", action="store_true", help="print the result as JSON")
+    baseline.set_defaults(handler=cmd_baseline)
+
+    export = commands.add_parser("export", help="write a model as ONNX (for onnxruntime and other runtimes)",
+                                 description="Export a model file to ONNX: one MatMul/Add/activation group per layer, "
+                                 "the standardisation first, dropout left out, the network's dtype kept; outputs "
+                                 "'probabilities', 'index' and 'label'. Needs the onnx package: "
+                                 'pip install "bpnn[onnx]".')
+    export.add_argument("model", metavar="MODEL", help=_MODEL_HELP + " (or by BPNNClassifier.save)")
+    export.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+    export.set_defaults(handler=cmd_export)
 
     recipes = commands.add_parser("recipes", help="list the named recipes, or print one as TOML")
     recipes.add_argument("name", nargs="?", metavar="NAME", help="a recipe to print as TOML [default: list them all]")
@@ -226,9 +306,15 @@ def _load_model(path: str):
 # --------------------------------------------------------------------------
 # bpnn train
 # --------------------------------------------------------------------------
+def _warn_stuck(diagnosis) -> None:
+    """Print a :class:`~bpnn.nn.diagnostics.Diagnosis` of a stuck run (two lines on stderr)."""
+    print(f"bpnn: warning: {diagnosis.message}.\n  What usually helps: {diagnosis.advice}.", file=sys.stderr,
+          flush=True)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``bpnn train``: options -> Settings -> :func:`bpnn.experiment.run` -> lines."""
-    from .callbacks import EpochLog, ProgressBar
+    from .callbacks import Diagnostics, EpochLog, ProgressBar
     from .experiment import TrainingInterrupted, resume_settings, run
 
     given = {name: getattr(args, name) for name in SETTINGS if hasattr(args, name)}
@@ -248,6 +334,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     callbacks: list = [ProgressBar(settings.epochs, enabled=_show_progress(quiet))]
     if not quiet:
         callbacks.append(EpochLog(settings.epochs, settings.log_every))
+        callbacks.append(Diagnostics(report=_warn_stuck))
     try:
         result = run(settings, resume=checkpoint, callbacks=callbacks, log=None if quiet else _say,
                      progress=_show_progress(quiet))
@@ -413,6 +500,96 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _numbers(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise CommandError(f"--{what} takes numbers separated by commas, like 1,0; got {text!r}") from None
+    if not all(np.isfinite(values)):
+        raise CommandError(f"--{what}: the numbers must be finite, got {text!r}")
+    return values
+
+
+def _trace_subject(args: argparse.Namespace):
+    """The network, the sample and its target that ``bpnn trace`` follows."""
+    from .experiment import build_network, load_data
+
+    model = _load_model(args.model) if args.model else None
+    ds = None
+    name = args.dataset or (model.metadata.get("dataset") or {}).get("name") if model is not None else args.dataset
+    if name and args.input is None:
+        recorded = (model.metadata.get("dataset") or {}) if model is not None else {}
+        data = Settings(dataset=name, validation=0, classes=recorded.get("classes"),
+                        data_dir=args.data_dir or recorded.get("data_dir"), dtype="float64")
+        ds = load_data(data, progress=_show_progress(False), test_only=True)
+        if args.index >= len(ds.test):
+            raise CommandError(f"--index {args.index}: the {ds.name} test split has {len(ds.test)} images "
+                               f"(0..{len(ds.test) - 1})")
+    if model is not None:
+        net = model.network
+        if any(getattr(args, n) is not None for n in ("layers", "hidden")):
+            raise CommandError("--layers and --hidden describe a new network; a MODEL brings its own")
+    else:
+        if args.layers is not None:
+            sizes = list(args.layers)
+        elif ds is not None:
+            sizes = [ds.n_features, *(args.hidden or [30]), ds.n_classes]
+        else:
+            n_in = len(_numbers(args.input, "input")) if args.input else 2
+            sizes = [n_in, *(args.hidden or [2]), 1]
+        settings = Settings({"layers": sizes, "dtype": "float64", **{n: getattr(args, n) for n in
+                             ("activation", "output", "cost", "init", "seed")}})
+        settings.check()
+        net = build_network(settings, sizes)
+    if ds is not None:
+        if ds.n_features != net.n_inputs:
+            raise CommandError(f"the network takes {net.n_inputs} inputs but {ds.name} images have "
+                               f"{ds.n_features}; give matching --layers or another --dataset")
+        x = ds.test.X[args.index]
+        if model is not None:
+            x = model.preprocessing.standardize_inputs(x.reshape(1, -1))[0]
+        target = _numbers(args.target, "target") if args.target else int(ds.test.y[args.index])
+        where = f"{ds.name} test image {args.index} (label {int(ds.test.y[args.index])})"
+    else:
+        if args.input is None and net.n_inputs != 2:
+            raise CommandError(f"the network takes {net.n_inputs} inputs: give --input (numbers separated by "
+                               f"commas) or --dataset")
+        x = _numbers(args.input, "input") if args.input else [1.0, 0.0]
+        if len(x) != net.n_inputs:
+            raise CommandError(f"--input has {len(x)} numbers but the network takes {net.n_inputs}")
+        if args.target is not None:
+            target = _numbers(args.target, "target")
+        elif net.n_outputs == 1 and len(x) == 2 and set(x) <= {0.0, 1.0}:
+            target = float(x[0] != x[1])                     # XOR
+        else:
+            raise CommandError("give --target: a class index or the target values")
+        where = "XOR" if net.sizes[0] == 2 and net.sizes[-1] == 1 and args.target is None else "the given sample"
+    if isinstance(target, list) and len(target) == 1:
+        target = target[0] if net.n_outputs == 1 else int(target[0]) if float(target[0]).is_integer() else target
+    return net, x, target, where
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """``bpnn trace``: one sample through the four equations, beside the per-neuron model and central differences."""
+    from .nn.tracing import trace
+
+    net, x, target, where = _trace_subject(args)
+    try:
+        result = trace(net, x, target, eta=args.eta, eps=args.eps, reference=args.reference)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    if args.json:
+        print(json.dumps({"sample": where, **result.to_dict(full=args.full or None)}))
+    else:
+        print(f"Sample: {where}")
+        print(result.format(full=args.full or None))
+    if not result.passed:
+        print("bpnn: error: the three ways of computing the derivatives disagree (see the lines marked ✗)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``bpnn serve``."""
     try:
@@ -429,7 +606,89 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise CommandError(f"{args.model}: no such model file; make one with 'bpnn train --out {args.model}' "
                                f"or run 'bpnn serve' without MODEL for a quick one")
     return serve(args.model, args.host, args.port, max_body=max(1024, int(args.max_upload_mb * 1024 * 1024)),
-                 data_dir=args.data_dir)
+                 data_dir=args.data_dir, training=args.training)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``bpnn sweep``: spec -> :func:`bpnn.sweep.run_sweep` -> summary table and plot."""
+    from . import sweep as sw
+
+    spec = sw.load_spec(args.spec)
+    out = Path(args.out or Path("sweeps") / spec.name)
+    trials = spec.trials()
+    done = {r["key"] for r in sw.read_results(out / "results.jsonl")}
+    if args.dry_run:
+        for trial in trials:
+            state = "done" if trial.key in done else "to run"
+            print(f"{trial.key}  seed {trial.seed}  {json.dumps(trial.values, default=str)}  [{state}]")
+        print(f"{len(trials)} trials, {len(done & {t.key for t in trials})} done, results in {out / 'results.jsonl'}")
+        return 0
+    remaining = sum(1 for t in trials if t.key not in done)
+    print(f"sweep {spec.name}: {len(trials)} trials ({remaining} to run) on "
+          f"{args.scheduler or 'a local Dask cluster'}; results in {out / 'results.jsonl'}", flush=True)
+    bar = None
+    if remaining and _show_progress(args.quiet):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(trials), initial=len(trials) - remaining, unit="trial", file=sys.stderr)
+    errors = 0
+
+    def on_result(record: dict, finished: int, total: int) -> None:
+        nonlocal errors
+        if record.get("error"):
+            errors += 1
+            print(f"bpnn: trial {record['key']} failed: {record['error']}", file=sys.stderr, flush=True)
+        if bar is not None:
+            bar.update(1)
+            top = sw.best(spec, [r for r in sw.read_results(out / "results.jsonl")])
+            if top is not None:
+                bar.set_postfix_str(f"best {spec.metric} {top['metrics'][spec.metric]:.4g}")
+        elif not args.quiet:
+            value = record["metrics"].get(spec.metric)
+            shown = f"{spec.metric} {value:.4g}" if isinstance(value, (int, float)) else "error"
+            print(f"[{finished}/{total}] seed {record['seed']} {json.dumps(record['values'], default=str)}: {shown}",
+                  flush=True)
+
+    try:
+        records = sw.run_sweep(spec, out, scheduler=args.scheduler, workers=args.workers, on_result=on_result)
+    finally:
+        if bar is not None:
+            bar.close()
+    command = " ".join(["bpnn sweep", args.spec] + (["--out", str(args.out)] if args.out else []))
+    table = sw.summarize(spec, records, command)
+    (out / "summary.md").write_text(table)
+    plot = sw.plot_results(spec, records, out / "plot.png")
+    print(table)
+    print(f"wrote {out / 'summary.md'}" + (f" and {plot}" if plot else ""))
+    return EXIT_ERROR if errors else 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """``bpnn baseline``."""
+    from .baselines import BASELINES, run_baseline
+
+    settings = Settings({name: getattr(args, name) for name in SETTINGS if hasattr(args, name)})
+    outcome = run_baseline(args.name, settings)
+    if args.json:
+        print(json.dumps(outcome))
+    else:
+        print(f"{BASELINES[args.name].title} on {outcome['dataset']} ({outcome['n_train']} training images): "
+              f"test accuracy {outcome['test_accuracy']:.2%} ({outcome['test_correct']}/{outcome['test_total']}); "
+              f"fit {outcome['fit_seconds']:.1f}s, predict {outcome['predict_seconds']:.2f}s")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``bpnn export MODEL --onnx OUT.onnx``."""
+    from .export import export_onnx
+
+    model = _load_model(args.model)
+    onnx_model = export_onnx(model, args.onnx)
+    outputs = ", ".join(o.name for o in onnx_model.graph.output)
+    print(f"wrote {args.onnx}: {model.network!r}, {len(onnx_model.graph.node)} nodes, opset "
+          f"{onnx_model.opset_import[0].version}; input 'input' ({model.network.dtype.name}, N x "
+          f"{model.network.n_inputs}), outputs {outputs}")
+    return 0
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:

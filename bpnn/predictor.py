@@ -74,6 +74,9 @@ class Prediction:
         ``classes[index]``.
     hidden : list of ndarray, shapes (n_l,)
         The activations ``a^l`` of every hidden layer, in the network's dtype.
+    output : ndarray, shape (k,), optional
+        The output layer's activations ``a^L`` as the network gave them (before
+        :func:`class_probabilities`).
     """
 
     image: np.ndarray
@@ -81,9 +84,10 @@ class Prediction:
     index: int
     label: str
     hidden: list[np.ndarray]
+    output: np.ndarray | None = None
 
     def to_dict(self, classes: Sequence[str], digits: int = 4) -> dict:
-        """JSON-ready form: label, index, probabilities, classes, input image, hidden activations.
+        """JSON-ready form: label, index, probabilities, classes, input image, hidden and output activations.
 
         ``input`` is always a list of rows (a model with flat, non-image
         inputs gives one row).
@@ -96,6 +100,8 @@ class Prediction:
             "classes": list(classes),
             "input": np.round(image.astype(np.float64), digits).tolist(),
             "hidden": [np.round(a.astype(np.float64), digits).tolist() for a in self.hidden],
+            "output": ([] if self.output is None else
+                       [round(float(v), 6) for v in np.asarray(self.output, dtype=np.float64)]),
         }
 
 
@@ -201,7 +207,7 @@ class Predictor:
         for i, image in enumerate(images):
             index = int(probabilities[i].argmax())
             results.append(Prediction(np.asarray(image, dtype=np.float32), probabilities[i], index,
-                                      self.classes[index], [a[i] for a in hidden]))
+                                      self.classes[index], [a[i] for a in hidden], output[i]))
         return results
 
     def predict_image(self, image: np.ndarray) -> Prediction:

@@ -4,8 +4,10 @@
 trained on the real MNIST files.  Digits from the MNIST *test* set are
 replayed on the canvas as pen strokes (each row's run of dark pixels becomes
 one stroke), with the mouse on a laptop-sized window and with touch events on
-a phone-sized one; the page must show the digit that was drawn.  Screenshots
-go to ``$BPNN_SCREENSHOT_DIR`` (default ``build/screenshots``).
+a phone-sized one; the page must show the digit that was drawn.  The Train
+tab trains a network on the 8x8 digits live (curves grow, Stop stops it) and
+the pad then reads with it.  Screenshots go to ``$BPNN_SCREENSHOT_DIR``
+(default ``build/screenshots``).
 """
 
 from __future__ import annotations
@@ -179,7 +181,10 @@ def test_drawn_mnist_digits_are_read_with_the_mouse(server, browser, digits):
     context, page, errors = _open(browser, server, viewport={"width": 1280, "height": 900})
     assert "784-100-10" in page.inner_text("#model-line")
     assert page.locator("#bars li").count() == 10
-    assert page.locator("#layers .cells span").count() == 100
+    assert page.locator("#layers .layer:not(.output) .cells span").count() == 100
+    # the output layer as cells too, one per class, and a colour legend
+    assert page.locator("#layers .layer.output .cells span").all_inner_texts() == [str(d) for d in range(10)]
+    assert page.is_visible("#legend .legend-bar") and "relu" in page.inner_text("#legend")
     SHOTS.mkdir(parents=True, exist_ok=True)
     for label in (0, 1, 2, 3, 7):
         page.click("#clear") if page.is_enabled("#clear") else None
@@ -198,6 +203,18 @@ def test_drawn_mnist_digits_are_read_with_the_mouse(server, browser, digits):
         shades = page.evaluate("""() => new Set([...document.querySelectorAll('#layers .cells span')]
             .map(s => getComputedStyle(s).backgroundColor)).size""")
         assert shades > 5
+        # the output cell of the answer is marked, and hovering a hidden unit shows its 28x28 incoming weights
+        assert page.locator("#layers .layer.output .cells span.top").inner_text() == str(label)
+        page.hover("#layers .layer:not(.output) .cells span >> nth=17")
+        page.wait_for_function("() => document.getElementById('inspector').dataset.key === 'served/1/17'")
+        assert page.evaluate("() => [document.getElementById('inspector-canvas').width, "
+                             "document.getElementById('inspector-canvas').height]") == [28, 28]
+        caption = page.inner_text("#inspector-caption")
+        assert "hidden layer 1, unit 17: its 784 weights from the 28x28 input pixels" in caption and "a = " in caption
+        colours = page.evaluate("""() => { const c = document.getElementById('inspector-canvas');
+            const d = c.getContext('2d').getImageData(0, 0, 28, 28).data; const s = new Set();
+            for (let i = 0; i < d.length; i += 4) s.add(d[i] + ',' + d[i + 2]); return s.size; }""")
+        assert colours > 50
         if label == 3:
             page.screenshot(path=str(SHOTS / "serve-laptop.png"), full_page=True)
     # Undo removes the last stroke; undoing everything leaves the page blank
@@ -249,5 +266,102 @@ def test_uploading_an_image_runs_the_same_path(server, browser, digits, tmp_path
     page.wait_for_function(READY)
     assert "is not a PNG, JPEG" in page.inner_text("#status")
     assert page.inner_text("#prediction").strip() == "–"
+    assert errors == []
+    context.close()
+
+
+def _finished(page) -> str:
+    page.wait_for_function("() => ['done', 'stopped', 'failed'].includes("
+                           "document.getElementById('train-status').dataset.state)", timeout=60000)
+    return page.get_attribute("#train-status", "data-state")
+
+
+def test_training_live_on_the_8x8_digits_stop_and_draw_with_the_new_model(server, browser, digits):
+    context, page, errors = _open(browser, server + "#train", viewport={"width": 1280, "height": 900})
+    page.wait_for_function("() => document.body.dataset.trainReady === 'true'")
+    assert page.is_visible("#train-view") and not page.is_visible("#draw-view")
+    assert page.input_value("#f-dataset") == "digits"
+    # a run long enough to watch: 64 sigmoid units, per-sample steps, 400 epochs
+    page.fill("#f-hidden", "64")
+    page.fill("#f-batch", "1")
+    page.fill("#f-eta", "0.1")
+    page.fill("#f-epochs", "400")
+    page.click("#train-button")
+    points = "() => Number(document.getElementById('loss-chart').dataset.points || 0)"
+    at_least = "(n) => Number(document.getElementById('loss-chart').dataset.points || 0) >= n"
+    page.wait_for_function(at_least, arg=3, timeout=30000)
+    first = page.evaluate(points)
+    page.wait_for_function(at_least, arg=first + 3, timeout=30000)                 # the curves grow
+    assert page.is_disabled("#train-button") and page.is_enabled("#stop-button")
+    assert page.locator("#weights-grid canvas").count() == 36
+    assert page.locator("#samples li").count() == 10
+    assert page.locator("#samples li.right").count() + page.locator("#samples li.wrong").count() == 10
+    ink = page.evaluate("""() => { const c = document.getElementById('loss-chart');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 150 && d[i] < 100) n++; return n; }""")
+    assert ink > 50                                                               # the blue training curve
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "train-laptop-running.png"), full_page=True)
+    # a second run is refused while this one trains
+    refused = page.evaluate("""async () => { const r = await fetch('/api/train', {method: 'POST',
+        headers: {'content-type': 'application/json'}, body: '{}'}); return [r.status, (await r.json()).detail]; }""")
+    assert refused[0] == 409 and "one run at a time" in refused[1]
+    page.click("#stop-button")
+    assert _finished(page) == "stopped"
+    stopped_at = page.evaluate(points)
+    assert stopped_at < 400 and "stopped after" in page.inner_text("#train-status")
+    assert "test accuracy" in page.inner_text("#outcome")
+    assert page.is_enabled("#use-button")
+    page.wait_for_timeout(500)
+    assert page.evaluate(points) == stopped_at                                    # it really stopped
+    page.screenshot(path=str(SHOTS / "train-laptop-stopped.png"), full_page=True)
+    # the model file downloads
+    with page.expect_download() as download:
+        page.click("#download-link")
+    path = download.value.path()
+    import bpnn
+    assert bpnn.load(path).network.sizes == [64, 64, 10]
+    # use it on the pad at once
+    page.click("#use-button")
+    page.wait_for_function("() => document.body.dataset.model === 'trained' && !document.getElementById("
+                           "'draw-view').hidden")
+    assert "64-64-10" in page.inner_text("#model-line")
+    assert page.get_attribute("#model-switch button[data-model=trained]", "aria-pressed") == "true"
+    assert page.locator("#layers .layer:not(.output) .cells span").count() == 64
+    # the pad's answers are the downloaded model's answers on the very inputs the page prepared (8x8)
+    answers = []
+    page.on("response", lambda r: answers.append(r) if "/api/predict/image?model=trained" in r.url else None)
+    trained = bpnn.load(path)
+    for label in (0, 1, 3, 7):
+        if page.is_enabled("#clear"):
+            page.click("#clear")
+        strokes = strokes_from_image(digits[label])
+        draw_with_mouse(page, strokes)
+        assert_inked(page, strokes)
+        shown = read_answer(page)
+        assert page.evaluate("() => [document.getElementById('seen').width, document.getElementById('seen').height]") \
+            == [8, 8]
+        body = answers[-1].json()
+        assert shown == body["label"]
+        assert trained.classes[int(trained.predict(np.array(body["input"]).reshape(1, 64))[0])] == shown
+    page.screenshot(path=str(SHOTS / "train-laptop-pad.png"), full_page=True)
+    # and back to the served model
+    page.click("#model-switch button[data-model=served]")
+    page.wait_for_function("() => document.body.dataset.model === 'served'")
+    assert read_answer(page) == "7" and "784-100-10" in page.inner_text("#model-line")
+    assert errors == []
+    context.close()
+
+    # on a phone: the finished run is shown whole, nothing scrolls sideways
+    context, page, errors = _open(browser, server + "#train", viewport={"width": 390, "height": 844}, has_touch=True,
+                                  is_mobile=True, device_scale_factor=2)
+    page.wait_for_function("() => document.body.dataset.trainReady === 'true'")
+    page.wait_for_function("(n) => Number(document.getElementById('loss-chart').dataset.points || 0) === n",
+                           arg=stopped_at)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    for selector in ("#train-form", "#loss-chart", "#accuracy-chart", "#weights-grid", "#samples"):
+        box = page.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+    page.screenshot(path=str(SHOTS / "train-phone.png"), full_page=True)
     assert errors == []
     context.close()

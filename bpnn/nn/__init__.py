@@ -16,6 +16,8 @@ and imports from here, never the other way round.
 ``training``           the epoch loop in steps, ``History``, callbacks
 ``gradcheck``          ``gradient_check``
 ``reference``          the per-neuron object model (teaching form, test oracle)
+``tracing``            ``trace``: one sample through BP1-BP4, three ways
+``diagnostics``        ``Diagnostics``: warnings for a stuck run
 =====================  ===============================================
 """
 
@@ -24,6 +26,9 @@ from .gradcheck import GradientCheck, gradient_check
 from .layers import Dense, Dropout
 from .network import Evaluation, Network
 from .training import Callback, EpochRecord, History, fit
+from .tracing import Trace, trace
+from .diagnostics import Diagnosis, Diagnostics
 
 __all__ = ["Network", "Dense", "Dropout", "Evaluation", "History", "EpochRecord", "Callback", "fit",
-           "gradient_check", "GradientCheck", "BpnnError", "DivergenceError"]
+           "gradient_check", "GradientCheck", "BpnnError", "DivergenceError", "trace", "Trace", "Diagnostics",
+           "Diagnosis"]

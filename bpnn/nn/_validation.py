@@ -111,8 +111,8 @@ def check_y(y, n_samples: int, n_classes: int, dtype: np.dtype, name: str = "y")
         )
     if y.shape[0] != n_samples:
         raise ValueError(f"{name} has {y.shape[0]} rows but X has {n_samples}; they must match")
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
+    if y.ndim == 2 and y.shape[1] == 1 and n_classes != 1:
+        y = y[:, 0]                    # a column of class indices (one output: a column of targets)
     if y.ndim == 1:
         if y.dtype.kind == "f":
             _check_finite(y, name)
@@ -137,3 +137,26 @@ def check_y(y, n_samples: int, n_classes: int, dtype: np.dtype, name: str = "y")
         _check_finite(targets, name)
         return targets.argmax(axis=1).astype(np.int64), targets
     raise ValueError(f"{name} has shape {y.shape}; expected (n,) class indices or (n, {n_classes}) targets")
+
+
+def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype, name: str = "sample_weight") -> np.ndarray:
+    """Validate per-row weights; return them as a C-contiguous ``(n,)`` array of ``dtype``.
+
+    Weights must be finite and non-negative with a positive sum (a weight of
+    2 counts a row twice, 0 leaves it out).
+    """
+    if isinstance(sample_weight, (list, tuple)):
+        sample_weight = np.asarray(sample_weight)
+    if not isinstance(sample_weight, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array of shape ({n_samples},), got {type(sample_weight).__name__}")
+    if sample_weight.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {sample_weight.dtype}")
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(f"{name} has shape {sample_weight.shape}; expected one weight per row, ({n_samples},)")
+    w = np.ascontiguousarray(sample_weight, dtype=dtype)
+    _check_finite(w, name)
+    if (w < 0).any():
+        raise ValueError(f"{name} contains negative weights (the smallest is {w.min():g}); weights must be >= 0")
+    if not w.sum(dtype=np.float64) > 0:
+        raise ValueError(f"{name} sums to zero: at least one row needs a positive weight")
+    return w

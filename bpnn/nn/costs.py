@@ -4,8 +4,12 @@ Each cost works on batch-first matrices: the output layer's weighted input
 ``z`` and activation ``a = σ(z)``, and the targets ``y``, all of shape
 ``(m, k)``.  It provides
 
-``value(z, a, y)``
-    the mean cost over the ``m`` rows, C = (1/m) Σ_x C_x (a Python float).
+``value(z, a, y, weights=None)``
+    the mean cost over the ``m`` rows, C = (1/m) Σ_x C_x (a Python float);
+    with per-row ``weights`` w_x the weighted mean C = Σ_x w_x C_x / Σ_x w_x
+    (scikit-learn's normalisation: a weight of 2 counts a row twice).
+``per_row(z, a, y)``
+    every row's C_x, shape ``(m,)``.
 ``delta(z, a, y, activation)``
     BP1, the output error of every row, δ^L = ∇_a C_x ⊙ σ'(z^L), shape
     ``(m, k)``.  Where the textbook cancels σ' (sigmoid with cross-entropy,
@@ -45,8 +49,19 @@ class Cost:
 
     name: str = ""
 
-    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        """Mean cost over the rows: C = (1/m) Σ_x C_x."""
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """Mean cost over the rows, C = (1/m) Σ_x C_x, or with ``weights`` (shape ``(m,)``)
+        the weighted mean Σ_x w_x C_x / Σ_x w_x (0 when the weights sum to 0)."""
+        if weights is None:
+            return self._mean(z, a, y)
+        total = float(weights.sum(dtype=np.float64))
+        return float(self.per_row(z, a, y) @ weights) / total if total > 0 else 0.0
+
+    def _mean(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        return float(self.per_row(z, a, y).sum()) / z.shape[0]
+
+    def per_row(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Every row's cost C_x, shape ``(m,)``, in the dtype of ``z``."""
         raise NotImplementedError
 
     def delta(
@@ -69,9 +84,15 @@ class Quadratic(Cost):
 
     name = "quadratic"
 
-    def value(self, z, a, y):
+    def _mean(self, z, a, y):
         diff = a - y
         return 0.5 * float(np.einsum("ij,ij->", diff, diff)) / a.shape[0]
+
+    def per_row(self, z, a, y):
+        diff = a - y
+        out = np.einsum("ij,ij->i", diff, diff)
+        out *= 0.5
+        return out
 
     def delta(self, z, a, y, activation, out=None):
         # BP1: δ^L = (a - y) ⊙ σ'(z^L); for a sigmoid output (a - y) ⊙ a(1 - a).
@@ -89,10 +110,15 @@ class SigmoidCrossEntropy(Cost):
 
     name = "cross_entropy"
 
-    def value(self, z, a, y):
+    def _mean(self, z, a, y):
         softplus = np.log1p(np.exp(-np.abs(z)))
         total = np.maximum(z, 0.0) - z * y + softplus
         return float(total.sum()) / z.shape[0]
+
+    def per_row(self, z, a, y):
+        softplus = np.log1p(np.exp(-np.abs(z)))
+        total = np.maximum(z, 0.0) - z * y + softplus
+        return total.sum(axis=1)
 
     def delta(self, z, a, y, activation, out=None):
         return np.subtract(a, y, out=out)
@@ -109,11 +135,13 @@ class SoftmaxCrossEntropy(Cost):
 
     name = "cross_entropy"
 
-    def value(self, z, a, y):
+    def _mean(self, z, a, y):
+        return float(self.per_row(z, a, y).sum()) / z.shape[0]
+
+    def per_row(self, z, a, y):
         z_max = z.max(axis=1, keepdims=True)
         lse = z_max[:, 0] + np.log(np.exp(z - z_max).sum(axis=1))
-        total = y.sum(axis=1) * lse - np.einsum("ij,ij->i", y, z)
-        return float(total.sum()) / z.shape[0]
+        return y.sum(axis=1) * lse - np.einsum("ij,ij->i", y, z)
 
     def delta(self, z, a, y, activation, out=None):
         out = np.multiply(a, y.sum(axis=1, keepdims=True), out=out)

@@ -89,6 +89,7 @@ def gradient_check(
     seed: int = 0,
     floor: float = 1e-7,
     tolerance: float = 1e-4,
+    sample_weight: np.ndarray | None = None,
 ) -> GradientCheck:
     """Worst relative error between backprop and central differences, per layer.
 
@@ -109,6 +110,8 @@ def gradient_check(
         methods do not divide by zero.
     tolerance : float
         The verdict's threshold: 1e-4 is agreement to four significant digits.
+    sample_weight : ndarray of shape (n,), optional
+        Check the gradient of the weighted mean cost Σ w_x C_x / Σ w_x instead.
 
     Returns
     -------
@@ -118,12 +121,14 @@ def gradient_check(
     net64 = net.astype("float64")
     X = _validation.check_X(X, net64.n_inputs, net64.dtype)
     labels, targets = _validation.check_y(y, X.shape[0], net64.n_outputs, net64.dtype)
-    nabla_w, nabla_b = net64.gradients(X, targets)
+    weights = None if sample_weight is None else _validation.check_sample_weight(
+        sample_weight, X.shape[0], net64.dtype)
+    nabla_w, nabla_b = net64.gradients(X, targets, weights)
     rng = np.random.default_rng(seed)
 
     def cost() -> float:
         Z, A = net64._output(X)
-        return net64.cost.value(Z, A, targets)
+        return net64.cost.value(Z, A, targets, weights)
 
     worst = []
     for layer, gw, gb in zip(net64.dense_layers, nabla_w, nabla_b):

@@ -358,36 +358,52 @@ class Network:
         """Class index of the largest output for every row, shape ``(n,)`` int64."""
         return self.feedforward(X).argmax(axis=1)
 
-    def evaluate(self, X: np.ndarray, y: np.ndarray) -> Evaluation:
+    def evaluate(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Evaluation:
         """Accuracy, mean cost, number correct and total on ``(X, y)``.
 
         ``y`` holds class indices ``(n,)`` or targets ``(n, n_outputs)``.
+        With ``sample_weight`` (``(n,)``, >= 0) the accuracy and the cost are
+        weighted means; ``correct`` and ``total`` still count rows.
         """
         X = _validation.check_X(X, self.n_inputs, self.dtype)
         labels, targets = _validation.check_y(y, X.shape[0], self.n_outputs, self.dtype)
-        return self._score(X, labels, targets)
+        weights = None if sample_weight is None else _validation.check_sample_weight(
+            sample_weight, X.shape[0], self.dtype)
+        return self._score(X, labels, targets, weights)
 
-    def _score(self, X: np.ndarray, labels: np.ndarray, targets: np.ndarray) -> Evaluation:
+    def _score(self, X: np.ndarray, labels: np.ndarray, targets: np.ndarray,
+               weights: np.ndarray | None = None) -> Evaluation:
         """:meth:`evaluate` on inputs that are already validated."""
         Z, A = self._output(X)
-        correct = int(np.count_nonzero(A.argmax(axis=1) == labels))
-        loss = self.cost.value(Z, A, targets)
-        return Evaluation(correct / X.shape[0], loss, correct, int(X.shape[0]))
+        hits = A.argmax(axis=1) == labels
+        correct = int(np.count_nonzero(hits))
+        loss = self.cost.value(Z, A, targets, weights)
+        if weights is None:
+            accuracy = correct / X.shape[0]
+        else:
+            accuracy = float(weights @ hits) / float(weights.sum(dtype=np.float64))
+        return Evaluation(accuracy, loss, correct, int(X.shape[0]))
 
     # -- backpropagation ----------------------------------------------------
-    def backprop(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    def backprop(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
         """One forward and backward pass over the mini-batch ``(X, Y)``.
 
         ``X`` is ``(m, n_inputs)`` and ``Y`` the targets ``(m, n_outputs)``,
         both already of the network's dtype.  Afterwards every layer's
         ``nabla_W``/``nabla_b`` (views into :attr:`flat_grads`) hold the
-        gradient of the mean cost over the m rows.  Returns the output A^L
-        (a buffer reused by the next call).
+        gradient of the mean cost over the m rows, or with ``sample_weight``
+        (``(m,)``, >= 0) of the weighted mean Σ_x w_x C_x / Σ_x w_x: BP1's
+        δ^L of row x is scaled by w_x / Σ w instead of 1/m.  Returns the
+        output A^L (a buffer reused by the next call).
         """
-        return self._backprop(X, Y, 1.0 / X.shape[0])
+        if sample_weight is None:
+            return self._backprop(X, Y, 1.0 / X.shape[0])
+        w = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        return self._backprop(X, Y, 0.0, row_scale=w / w.sum(dtype=np.float64))
 
     def _backprop(self, X: np.ndarray, Y: np.ndarray, scale: float,
-                  Z_out: np.ndarray | None = None, A_out: np.ndarray | None = None) -> np.ndarray:
+                  Z_out: np.ndarray | None = None, A_out: np.ndarray | None = None,
+                  row_scale: np.ndarray | None = None) -> np.ndarray:
         """:meth:`backprop` with the gradients multiplied by ``scale · m``.
 
         ``scale = 1/m`` gives the gradient of the mean cost.  BP2–BP4 are
@@ -395,6 +411,8 @@ class Network:
         training loop passes ``scale = η/m`` for SGD and momentum, which use
         the gradient only as η ∂C/∂p (plain SGD's step is then one pass).  Given ``Z_out`` and ``A_out``
         (``(m, n_outputs)`` arrays), the output layer writes Z^L and A^L there.
+        Given ``row_scale`` (``(m,)``, the network's dtype), row x of δ^L is
+        multiplied by ``row_scale[x]`` instead of ``scale``: weighted rows.
         """
         A = X
         layers = self.layers
@@ -408,14 +426,19 @@ class Network:
         # BP1: δ^L = ∇_A C ⊙ σ'(Z^L), times 1/m here once so that the sums
         # of BP3 and BP4 are the gradient of the mean cost.
         delta = self.cost.delta(out.Z, A, Y, out.activation, out=out._buffers(X.shape[0])["delta"])
-        delta *= scale
+        if row_scale is None:
+            delta *= scale
+        else:
+            delta *= row_scale.astype(delta.dtype, copy=False)[:, None]
         grad = out.backward_delta(delta)                 # BP3, BP4 for layer L
         for layer in reversed(layers[:-1]):
             grad = layer.backward(grad)                  # BP2, then BP3, BP4
         return A
 
-    def gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Gradient of the mean cost over the rows of ``X`` (dropout off).
+    def gradients(self, X: np.ndarray, y: np.ndarray,
+                  sample_weight: np.ndarray | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradient of the mean cost over the rows of ``X`` (dropout off), or of the
+        weighted mean with ``sample_weight`` (see :meth:`backprop`).
 
         Returns
         -------
@@ -429,7 +452,7 @@ class Network:
         try:
             for layer in dropouts:
                 layer.p = 0.0
-            self.backprop(X, targets)
+            self.backprop(X, targets, sample_weight)
         finally:
             for layer, p in zip(dropouts, saved):
                 layer.p = p
@@ -481,6 +504,29 @@ class Network:
                 raise ValueError(f"tensor {name} contains NaN or infinite values")
         for name, target in expected.items():
             target[...] = state[name]
+
+    def __getstate__(self) -> dict:
+        """Pickle (and deepcopy) the architecture, parameters, random generator, last
+        optimizer and history, not the reusable buffers: the copy's layers are views into
+        its own flat buffer again, so it trains like the original."""
+        return {"config": self.config(), "params": self.flat_params, "rng": self.rng, "seed": self.seed,
+                "init": self.init, "optimizer_": self.optimizer_, "history_": self.history_}
+
+    def __setstate__(self, state: dict) -> None:
+        config = state["config"]
+        try:
+            fresh = Network.from_config(config, seed=np.random.default_rng(0))
+        except ValueError:      # an initialiser given as a function: the weights are set below anyway
+            config = {**config, "init": "normal",
+                      "layers": [{**cfg, "init": None} if cfg["type"] == "Dense" else cfg for cfg in config["layers"]]}
+            fresh = Network.from_config(config, seed=np.random.default_rng(0))
+        self.__dict__.update(fresh.__dict__)
+        self.flat_params[...] = state["params"]
+        self.rng, self.seed, self.init = state["rng"], state["seed"], state["init"]
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer._rng = self.rng
+        self.optimizer_, self.history_ = state["optimizer_"], state["history_"]
 
     def save(self, path, **metadata) -> None:
         """Save to a model file: :func:`bpnn.save` of this network (``metadata``: its keyword arguments)."""

@@ -217,16 +217,20 @@ def _check_positive_int(name: str, value, allow_none: bool = False) -> int | Non
 # the loop, in its steps: check the inputs, iterate batches, step, end the epoch
 # --------------------------------------------------------------------------
 def _check_inputs(net, X, y, validation_data):
-    """Validated ``(X, labels, Y)`` and the validation triple (or None)."""
+    """Validated ``(X, labels, Y)`` and the validation triple (or None; with a
+    fourth member, the validation rows' weights)."""
     X = _validation.check_X(X, net.n_inputs, net.dtype)
     labels, Y = _validation.check_y(y, X.shape[0], net.n_outputs, net.dtype)
     if validation_data is None:
         return X, labels, Y, None
-    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-        raise ValueError("validation_data must be a pair (X_val, y_val)")
+    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)):
+        raise ValueError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, sample_weight_val)")
     X_val = _validation.check_X(validation_data[0], net.n_inputs, net.dtype, name="X_val")
     val = (X_val, *_validation.check_y(validation_data[1], X_val.shape[0], net.n_outputs, net.dtype,
                                        name="y_val"))
+    if len(validation_data) == 3 and validation_data[2] is not None:
+        val += (_validation.check_sample_weight(validation_data[2], X_val.shape[0], net.dtype,
+                                                name="sample_weight_val"),)
     return X, labels, Y, val
 
 
@@ -292,20 +296,29 @@ class TrainingStep:
         self.nabla_W = net.flat_grads[: net.n_weight_params]
         self.matrices = net.weights
 
-    def __call__(self, xb: np.ndarray, yb: np.ndarray, Z_out: np.ndarray, A_out: np.ndarray) -> None:
+    def __call__(self, xb: np.ndarray, yb: np.ndarray, Z_out: np.ndarray, A_out: np.ndarray,
+                 wb: np.ndarray | None = None) -> None:
         opt = self.optimizer
         # BP1-BP4: the gradient of the mean cost (times η when folded) into net.flat_grads;
         # the output layer writes Z^L and A^L of these rows into Z_out and A_out
-        self.net._backprop(xb, yb, opt.gradient_scale(xb.shape[0]), Z_out, A_out)
+        if wb is None:
+            self.net._backprop(xb, yb, opt.gradient_scale(xb.shape[0]), Z_out, A_out)
+        else:
+            # weighted rows: row x's δ^L scaled by w_x / Σ_batch w (times η when folded);
+            # a batch whose weights sum to 0 gives a zero gradient
+            total = float(wb.sum(dtype=np.float64))
+            row_scale = np.multiply(wb, opt.gradient_scale(1) / total if total > 0 else 0.0)
+            self.net._backprop(xb, yb, 0.0, Z_out, A_out, row_scale=row_scale)
         opt.update(self.params, self.grads, self.W, self.nabla_W, self.matrices)
 
 
 def _end_epoch(net, opt: Optimizer, epoch: int, order: np.ndarray, targets: np.ndarray, labels: np.ndarray,
                Z_epoch: np.ndarray, A_epoch: np.ndarray, val, snapshot: np.ndarray, reference: float,
-               start_time: float) -> EpochRecord:
+               start_time: float, weights: np.ndarray | None = None) -> EpochRecord:
     """The epoch's record: loss and accuracy from every row's Z^L and A^L (in
-    ``order``, with ``targets`` in that order), the divergence check, validation."""
-    loss = net.cost.value(Z_epoch, A_epoch, targets)
+    ``order``, with ``targets`` and ``weights`` in that order; weighted means when
+    ``weights`` is given), the divergence check, validation."""
+    loss = net.cost.value(Z_epoch, A_epoch, targets, weights)
     why = None
     if not math.isfinite(loss):
         why = f"the loss became {loss}"
@@ -319,7 +332,11 @@ def _end_epoch(net, opt: Optimizer, epoch: int, order: np.ndarray, targets: np.n
             f"training diverged in epoch {epoch + 1}: {why} (learning rate eta={opt.eta:g}); the weights "
             f"were restored to the end of epoch {epoch}. Try a smaller learning rate, e.g. eta={opt.eta / 10:g}"
         )
-    accuracy = float(np.count_nonzero(A_epoch.argmax(axis=1) == labels[order])) / order.shape[0]
+    hits = A_epoch.argmax(axis=1) == labels[order]
+    if weights is None:
+        accuracy = float(np.count_nonzero(hits)) / order.shape[0]
+    else:
+        accuracy = float(weights @ hits) / float(weights.sum(dtype=np.float64))
     record = EpochRecord(epoch=epoch + 1, loss=loss, accuracy=accuracy, eta=opt.eta)
     if val is not None:
         ev = net._score(*val)
@@ -348,6 +365,7 @@ def fit(
     initial_epoch: int = 0,
     history: History | None = None,
     optimizer_options: Mapping[str, float] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> History:
     """Train ``net`` by mini-batch gradient descent and backpropagation.
 
@@ -386,6 +404,13 @@ def fit(
     optimizer_options : mapping, optional
         Hyper-parameters of a named optimizer (``{"mu": 0.8}``; see
         :meth:`Optimizer.param_defaults`).
+    sample_weight : ndarray of shape (n,), optional
+        Non-negative per-row weights: each mini-batch descends the weighted
+        mean cost Σ w_x C_x / Σ w_x (scikit-learn's normalisation), the L2
+        term uses n = Σ w, and the epoch's loss and accuracy are weighted
+        means, so a weight of 2 acts as a duplicated row (exactly so with
+        full-batch descent).  ``validation_data`` may carry its own weights
+        as a third member.
 
     Returns
     -------
@@ -404,8 +429,11 @@ def fit(
         raise ValueError(f"initial_epoch must be between 0 and epochs={epochs}, got {initial_epoch!r}")
     batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
     X, labels, Y, val = _check_inputs(net, X, y, validation_data)
+    weights = None
+    if sample_weight is not None:
+        weights = _validation.check_sample_weight(sample_weight, X.shape[0], net.dtype)
     opt = get_optimizer(optimizer, eta, **dict(optimizer_options or {}))
-    opt.regularize(lmbda, X.shape[0], max_norm)
+    opt.regularize(lmbda, X.shape[0] if weights is None else float(weights.sum(dtype=np.float64)), max_norm)
     sched = get_schedule(schedule, epochs=epochs)
     net.optimizer_ = opt
     history = History() if history is None else history
@@ -431,16 +459,24 @@ def fit(
             order = batches.order(net.rng, shuffle)
             snapshot = net.flat_params.copy()
             reference = None
+            w_order = None if weights is None else (weights if batches.full_batch else weights[order])
             for b, (rows, xb, yb) in enumerate(batches(order), start=1):
-                step(xb, yb, Z_epoch[rows], A_epoch[rows])
+                if w_order is None:
+                    step(xb, yb, Z_epoch[rows], A_epoch[rows])
+                else:
+                    step(xb, yb, Z_epoch[rows], A_epoch[rows], w_order[rows])
                 if reference is None:       # the loss before the first step of the epoch
-                    reference = (history.records[0].loss if history.records
-                                 else net.cost.value(Z_epoch[rows], A_epoch[rows], yb))
+                    if history.records:
+                        reference = history.records[0].loss
+                    elif w_order is None:
+                        reference = net.cost.value(Z_epoch[rows], A_epoch[rows], yb)
+                    elif w_order[rows].any():
+                        reference = net.cost.value(Z_epoch[rows], A_epoch[rows], yb, w_order[rows])
                 for cb in batch_callbacks:
                     cb.on_batch_end(net, b, batches.n_batches)
             targets = Y if batches.full_batch else np.take(Y, order, axis=0)
             record = _end_epoch(net, opt, epoch, order, targets, labels, Z_epoch, A_epoch, val, snapshot,
-                                reference, start_time)
+                                reference, start_time, w_order)
             history.append(record)
             stop = False
             for cb in callbacks:

@@ -6,6 +6,8 @@ Routes
     The drawing page (static HTML, CSS and JavaScript in ``static/``).
 ``GET /api/model``
     The model's summary: architecture, data set, test accuracy, input shape.
+``GET /api/model/weights?layer=1&unit=0``
+    One unit's incoming weights and bias (a first-layer unit's as an image).
 ``POST /api/predict``
     JSON ``{"pixels": [[...], ...], "prepare": false}``: a prepared input of
     exactly the model's image shape (28x28 for MNIST, 8x8 for the digits) or
@@ -18,8 +20,16 @@ Routes
 ``POST /api/predict/image``
     A multipart upload (field ``file``) of a PNG, JPEG or other image Pillow
     reads, prepared MNIST-style.
+``GET /api/train``, ``POST /api/train``, ``POST /api/train/stop``, ``GET /api/train/events``, ``GET /api/train/model``
+    Training from the page (:mod:`bpnn.web.training`): the form's choices and
+    the current run; start a run (409 while one is under way, 422 for a bad or
+    too large request); stop it at the end of the epoch; watch it as
+    server-sent events; download the trained model file.
 ``GET /docs``, ``GET /openapi.json``
     The API's OpenAPI description (FastAPI's).
+
+The model routes and the predict routes take ``?model=trained`` to use the
+model trained on the page instead of the one being served.
 
 Both predict routes answer with :class:`PredictionOut`: the label, the class
 probabilities, the prepared input the network saw and the activations of
@@ -44,21 +54,23 @@ import asyncio
 import collections
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated, Any, Awaitable, Callable, Optional, Union
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, StrictBool
 
 from .._version import __version__
 from ..imageprep import WORK_SIZE, ImageError, ImageTooLargeError, NotAnImageError
 from ..predictor import Predictor
+from .training import TrainingManager, TrainingRefused
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_PIXELS", "create_app", "parse_pixels", "PixelsIn", "PredictionOut",
            "ModelOut"]
@@ -118,6 +130,7 @@ class PredictionOut(BaseModel):
     classes: list[str] = Field(description="The class names, in output order.")
     input: list[list[float]] = Field(description="The prepared image the network saw, values in [0, 1].")
     hidden: list[list[float]] = Field(description="The activations of each hidden layer, in order.")
+    output: list[float] = Field(description="The output layer's activations a^L, before any normalisation.")
 
 
 class ModelOut(BaseModel):
@@ -137,6 +150,18 @@ class ModelOut(BaseModel):
     epochs_run: Optional[int] = None
     bpnn_version: Optional[str] = None
     source: Optional[str] = Field(None, description="The model file's name.")
+
+
+class WeightsOut(BaseModel):
+    """One unit's incoming weights."""
+
+    layer: int = Field(description="The Dense layer, from 1 (the first hidden layer).")
+    unit: int = Field(description="The unit of that layer, from 0.")
+    shape: list[int] = Field(description="The shape to show the weights in: the input image's for layer 1, "
+                                         "else the previous layer's size.")
+    weights: list[float] = Field(description="W[:, unit], one weight per unit of the layer below (row-major).")
+    bias: float
+    activation: str
 
 
 class ErrorOut(BaseModel):
@@ -520,7 +545,8 @@ def parse_pixels(body: bytes, image_shape: tuple[int, ...], scale: float = 255.0
 
 
 def create_app(predictor: Predictor, *, source: str | None = None, max_body: int = DEFAULT_MAX_BODY,
-               max_buffered: int | None = None) -> FastAPI:
+               max_buffered: int | None = None, training: TrainingManager | bool = True,
+               data_dir: str | None = None) -> FastAPI:
     """Build the app serving ``predictor``.
 
     Parameters
@@ -534,15 +560,27 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
     max_buffered : int, optional
         Bytes of request bodies held at once by all requests together (default
         ``4 * max_body``); further requests wait, unread (see :class:`BodyLimit`).
+    training : TrainingManager or bool
+        Training from the page: a manager, True for a new one (MNIST looked for
+        in ``data_dir``), False to turn it off (the routes answer 403).
+    data_dir : str, optional
+        Where a new training manager looks for MNIST.
     """
     workers: dict[str, ThreadPoolExecutor] = {}
+    trainer = training if isinstance(training, TrainingManager) else (
+        TrainingManager(data_dir=data_dir) if training else None)
+    #: set when the server starts shutting down: event streams end, a run is abandoned
+    closing = threading.Event()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        closing.set()
         pool = workers.pop("pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        if trainer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, trainer.shutdown)
 
     app = FastAPI(
         title="bpnn",
@@ -552,6 +590,8 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
         debug=False,
         lifespan=lifespan,
     )
+    app.state.closing = closing
+    app.state.training = trainer
     # At most WORKERS inputs are decoded, prepared and run at once, on threads of their own (few threads
     # also keep the C allocator's per-thread arenas few): an upload of up to ``max_pixels`` pixels or a
     # JSON body of up to ``max_body`` bytes briefly needs a few times its size, so this bounds the memory;
@@ -582,11 +622,49 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    @app.get("/api/model", response_model=ModelOut, summary="Describe the model being served")
-    def model_info() -> dict:
-        return info
+    Which = Query("served", pattern="^(served|trained)$",
+                  description="served: the model given to 'bpnn serve'; trained: the last model trained on the page")
 
-    def predict_json(body: bytes) -> dict:
+    def chosen(model: str) -> Predictor:
+        if model == "served":
+            return predictor
+        found = trainer.predictor() if trainer is not None else None
+        if found is None:
+            raise HTTPException(status_code=404, detail="no model has been trained on this page yet: train one in "
+                                                        "the Train tab first")
+        return found
+
+    def describe(model: str) -> dict:
+        if model == "served":
+            return info
+        trained = chosen(model)
+        return {**trained.info(), "source": "trained on this page"}
+
+    @app.get("/api/model", response_model=ModelOut, summary="Describe the model being served (or the one trained "
+                                                            "on the page)")
+    def model_info(model: str = Which) -> dict:
+        return describe(model)
+
+    @app.get("/api/model/weights", response_model=WeightsOut, responses={404: {"model": ErrorOut}},
+             summary="One unit's incoming weights (a first-layer unit's as an image)")
+    def unit_weights(layer: int = Query(1, ge=1, description="Dense layer, from 1"),
+                     unit: int = Query(0, ge=0, description="unit of that layer, from 0"),
+                     model: str = Which) -> dict:
+        use = chosen(model)
+        dense = use.net.dense_layers
+        if layer > len(dense):
+            raise HTTPException(status_code=404, detail=f"the network has {len(dense)} Dense layers; layer "
+                                                        f"{layer} does not exist")
+        target = dense[layer - 1]
+        if unit >= target.n_out:
+            raise HTTPException(status_code=404, detail=f"layer {layer} has {target.n_out} units (0 to "
+                                                        f"{target.n_out - 1}); unit {unit} does not exist")
+        shape = list(use.image_shape) if layer == 1 and len(use.image_shape) > 1 else [target.n_in]
+        return {"layer": layer, "unit": unit, "shape": shape, "activation": target.activation.name,
+                "weights": np.round(target.W[:, unit].astype(np.float64), 5).tolist(),
+                "bias": round(float(target.b[unit]), 5)}
+
+    def predict_json(body: bytes, predictor: Predictor) -> dict:
         with decoding:
             array, prepare = parse_pixels(body, predictor.image_shape, predictor.scale, predictor.max_pixels)
         images = predictor.images_from_array(array, "pixels", picture=prepare)
@@ -600,13 +678,14 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
               summary="Classify an image given as an array of numbers",
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": body_schema}}}})
-    async def predict_pixels(request: Request) -> dict:
+    async def predict_pixels(request: Request, model: str = Which) -> dict:
         # the body is read here, not by a pydantic model: parse_pixels makes one array of it, in a worker
         if not is_json_content_type(request.headers.get("content-type")):
             raise HTTPException(status_code=422, detail=_SEND_OBJECT)
-        return await in_worker(predict_json, await request.body())
+        use = chosen(model)
+        return await in_worker(predict_json, await request.body(), use)
 
-    def predict_file(file: Any) -> dict:
+    def predict_file(file: Any, predictor: Predictor) -> dict:
         data = file.read()
         image = predictor.image_from_bytes(data, "the uploaded file")
         del data
@@ -614,9 +693,131 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
 
     @app.post("/api/predict/image", response_model=PredictionOut, responses=_ERRORS,
               summary="Classify an uploaded image (PNG, JPEG, ...), prepared MNIST-style")
-    async def predict_upload(file: UploadFile = File(description="The image file")) -> dict:
-        return await in_worker(predict_file, file.file)
+    async def predict_upload(file: UploadFile = File(description="The image file"), model: str = Which) -> dict:
+        use = chosen(model)
+        return await in_worker(predict_file, file.file, use)
+
+    _add_training_routes(app, trainer, closing)
 
     app.add_middleware(BodyLimit, max_bytes=max_body, max_buffered=max_buffered)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+# --------------------------------------------------------------------------
+# training from the page
+# --------------------------------------------------------------------------
+#: Seconds between keep-alive comments on an idle event stream.
+KEEPALIVE = 15.0
+#: Event streams open at once (each polls the run ten times a second); more get 503.
+MAX_STREAMS = 16
+
+
+def _sse(kind: str, data: Any, seq: int | None = None) -> bytes:
+    """One server-sent event."""
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _add_training_routes(app: FastAPI, trainer: TrainingManager | None, closing: threading.Event) -> None:
+    """``/api/train``: the form's choices and the run, start, stop, the event stream, the model file."""
+    refused = {status: {"model": ErrorOut} for status in (403, 409, 422)}
+    streams = {"open": 0}
+
+    def manager() -> TrainingManager:
+        if trainer is None:
+            raise HTTPException(status_code=403, detail="training from the page is off on this server "
+                                                        "(bpnn serve --no-training)")
+        return trainer
+
+    def answer(err: TrainingRefused) -> JSONResponse:
+        return JSONResponse({"detail": err.detail}, status_code=err.status)
+
+    @app.get("/api/train", responses=refused, summary="The training form's choices and limits, and the current run")
+    def train_state() -> dict:
+        m = manager()
+        return {"options": m.options(), "state": m.state()}
+
+    @app.post("/api/train", status_code=202, responses=refused,
+              summary="Start a training run (one at a time; sizes, epochs and time are bounded)",
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                  "type": "object", "additionalProperties": False, "properties": {
+                      "dataset": {"type": "string", "enum": ["digits", "mnist-subset", "mnist"]},
+                      "hidden": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                      "activation": {"type": "string"}, "cost": {"type": "string"}, "init": {"type": "string"},
+                      "optimizer": {"type": "string"}, "eta": {"type": "number", "exclusiveMinimum": 0},
+                      "batch_size": {"type": "integer", "minimum": 1}, "epochs": {"type": "integer", "minimum": 1},
+                      "seed": {"type": "integer", "minimum": 0}}}}}}})
+    async def train_start(request: Request) -> Any:
+        m = manager()
+        body = await request.body()
+        try:
+            values = json.loads(body) if body.strip() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            return JSONResponse({"detail": "the request body is not valid JSON; send {\"dataset\": \"digits\", "
+                                           "\"hidden\": [32], \"epochs\": 30}"}, status_code=422)
+        try:
+            return JSONResponse(m.start(values), status_code=202)
+        except TrainingRefused as err:
+            return answer(err)
+
+    @app.post("/api/train/stop", responses=refused, summary="Stop the run at the end of the epoch under way")
+    def train_stop() -> Any:
+        try:
+            return manager().stop()
+        except TrainingRefused as err:
+            return answer(err)
+
+    @app.get("/api/train/events", responses=refused, summary="The run as server-sent events",
+             description="A 'state' event with everything so far, then 'status', 'epoch', 'progress' and "
+                         "'diagnosis' events as they happen (text/event-stream).")
+    async def train_events(request: Request) -> Any:
+        m = manager()
+        if streams["open"] >= MAX_STREAMS:
+            return JSONResponse({"detail": f"{MAX_STREAMS} event streams are open already; close a page and "
+                                           f"reload"}, status_code=503)
+
+        async def stream():
+            streams["open"] += 1               # counted from its first byte, so a stream never started never counts
+            try:
+                async for chunk in events():
+                    yield chunk
+            finally:
+                streams["open"] -= 1
+
+        async def events():
+            state = m.state()
+            seq = state["seq"]
+            yield _sse("state", state, seq)
+            beat = time.monotonic()
+            while not closing.is_set():
+                if await request.is_disconnected():
+                    return
+                latest, events = m.events_since(seq)
+                if events is None:                       # too far behind: everything again
+                    state = m.state()
+                    seq = state["seq"]
+                    yield _sse("state", state, seq)
+                elif events:
+                    for number, kind, data in events:
+                        yield _sse(kind, data, number)
+                    seq = events[-1][0]
+                    beat = time.monotonic()
+                else:
+                    if time.monotonic() - beat > KEEPALIVE:
+                        yield b": keep-alive\n\n"
+                        beat = time.monotonic()
+                    await asyncio.sleep(0.1)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/train/model", responses={**refused, 404: {"model": ErrorOut}},
+             summary="Download the model trained on the page (a bpnn model file)")
+    def train_model() -> Any:
+        try:
+            name, data = manager().model_file()
+        except TrainingRefused as err:
+            return answer(err)
+        return Response(data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -22,7 +22,7 @@ from typing import Callable
 from .._version import __version__
 from ..exceptions import BpnnError, DataError
 
-__all__ = ["QUICK_MODELS", "default_model", "model_cache_dir", "serve"]
+__all__ = ["QUICK_MODELS", "default_model", "mnist_is_here", "model_cache_dir", "serve"]
 
 #: Settings of the quick model trained when no MODEL is given (see :class:`bpnn.settings.Settings`).
 QUICK_MODELS: dict[str, dict] = {
@@ -45,7 +45,8 @@ def model_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("bpnn")) / "models"
 
 
-def _mnist_is_here(data_dir: str | None) -> bool:
+def mnist_is_here(data_dir: str | None = None) -> bool:
+    """Whether the MNIST files are on this machine (in ``data_dir``, ``$BPNN_DATA_DIR`` or the cache); never downloads."""
     from ..datasets import fetch
 
     try:
@@ -73,7 +74,7 @@ def default_model(data_dir: str | None = None, say: Callable[[str], None] = prin
     from ..experiment import run
     from ..settings import Settings
 
-    name = "mnist" if _mnist_is_here(data_dir) else "digits"
+    name = "mnist" if mnist_is_here(data_dir) else "digits"
     path = model_cache_dir() / f"quick-{name}-bpnn{__version__}.safetensors"
     if path.is_file():
         say(f"bpnn: no MODEL given: serving the quick {name} model from {path}")
@@ -138,10 +139,11 @@ def _url(host: str, port: int) -> str:
 
 def serve(model: str | None, host: str = "127.0.0.1", port: int = 8000, *,
           max_body: int | None = None, max_pixels: int | None = None, data_dir: str | None = None,
-          log_level: str = "warning") -> int:
+          log_level: str = "warning", training: bool = True) -> int:
     """Serve the page for ``model`` (a model file; None: the quick model) until Ctrl-C.
 
-    Returns 0 after a clean shutdown.
+    ``training`` turns on the page's Train tab (one bounded run at a time, MNIST
+    looked for in ``data_dir``).  Returns 0 after a clean shutdown.
     """
     import uvicorn
 
@@ -152,7 +154,16 @@ def serve(model: str | None, host: str = "127.0.0.1", port: int = 8000, *,
     path = Path(model) if model else default_model(data_dir)
     model = load(path)
     predictor = Predictor(model, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
-    app = create_app(predictor, source=path.name, max_body=DEFAULT_MAX_BODY if max_body is None else max_body)
+    app = create_app(predictor, source=path.name, max_body=DEFAULT_MAX_BODY if max_body is None else max_body,
+                     training=training, data_dir=data_dir)
+    class _Server(uvicorn.Server):
+        """uvicorn's server, telling the app as soon as Ctrl-C arrives, so that open event streams end at
+        once (uvicorn waits for open connections before it runs the app's shutdown)."""
+
+        def handle_exit(self, sig, frame) -> None:
+            app.state.closing.set()
+            super().handle_exit(sig, frame)
+
     sock = _bind(host, port)
     actual_port = sock.getsockname()[1]
     url = _url(host, actual_port)
@@ -164,7 +175,7 @@ def serve(model: str | None, host: str = "127.0.0.1", port: int = 8000, *,
               flush=True)
         config = uvicorn.Config(app, log_level=log_level, access_log=False, server_header=False,
                                 timeout_graceful_shutdown=2)
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config).run(sockets=[sock])
     except KeyboardInterrupt:       # Ctrl-C before uvicorn took over the signal, or re-raised by it
         pass
     finally:

@@ -1,6 +1,9 @@
 // bpnn's drawing page: draw on the pad, the server prepares the drawing the
 // way MNIST was made and runs the network; this script shows the answer, the
-// 28x28 image the network saw and the hidden layers' activations.
+// 28x28 image the network saw, every layer's activations and, for a hidden
+// neuron under the pointer, its incoming weights.  It also switches between
+// the Draw and Train tabs (train.js drives the Train tab) and between the
+// served model and one trained on the page.
 "use strict";
 
 (() => {
@@ -16,6 +19,9 @@
   const undoButton = document.getElementById("undo");
   const clearButton = document.getElementById("clear");
   const upload = document.getElementById("upload");
+  const inspectorCanvas = document.getElementById("inspector-canvas");
+  const inspectorCaption = document.getElementById("inspector-caption");
+  const modelSwitch = document.getElementById("model-switch");
 
   const HINT = "Draw one digit, large, in the middle of the box.";
   const INK_WIDTH = 22;          // on the 280x280 pad: about 2 pixels of MNIST's 20x20 box
@@ -26,6 +32,10 @@
   let model = null;
   let bars = [];
   let cells = [];
+  let outputCells = [];
+  let activeModel = "served";    // which model the pad uses: "served" or "trained"
+  let lastHidden = null;         // the activations of the last answer, for the inspector
+  const weightCache = new Map();
 
   // -- the pad ---------------------------------------------------------------
   function redraw() {
@@ -144,7 +154,7 @@
       const form = new FormData();
       if (job.kind === "draw") form.append("file", await padBlob(), "drawing.png");
       else form.append("file", job.file, job.file.name);
-      const data = await post("/api/predict/image", form);
+      const data = await post(`/api/predict/image?model=${activeModel}`, form);
       if (current()) {
         show(data);
         setStatus(job.kind === "upload" ? `${job.file.name}: the prepared image is on the right.`
@@ -201,27 +211,64 @@
     });
   }
 
-  function buildLayers(layers) {
+  function buildLayers(layers, classes) {
     layersEl.textContent = "";
-    cells = layers.map((layer, i) => {
+    const hidden = layers.slice(0, -1);
+    cells = hidden.map((layer, i) => {
       const box = document.createElement("div");
       box.className = "layer";
       const title = document.createElement("h3");
       title.textContent = `hidden layer ${i + 1}: ${layer.size} ${layer.activation} units`;
+      const scale = document.createElement("span");
+      scale.className = "scale";
+      title.appendChild(scale);
       const strip = document.createElement("div");
       strip.className = "cells";
       strip.style.setProperty("--cell", layer.size > 400 ? "7px" : layer.size > 120 ? "9px" : "13px");
       const spans = [];
       for (let j = 0; j < layer.size; j++) {
         const cell = document.createElement("span");
-        cell.title = `unit ${j + 1}`;
+        cell.title = `unit ${j}`;
+        cell.tabIndex = 0;
+        cell.dataset.layer = String(i + 1);
+        cell.dataset.unit = String(j);
         strip.appendChild(cell);
         spans.push(cell);
       }
       box.append(title, strip);
       layersEl.appendChild(box);
-      return { spans, activation: layer.activation };
+      return { spans, activation: layer.activation, scale };
     });
+    // the output layer, one labelled cell per class
+    const out = layers[layers.length - 1];
+    const box = document.createElement("div");
+    box.className = "layer output";
+    const title = document.createElement("h3");
+    title.textContent = `output layer: ${out.size} ${out.activation} units, one per class`;
+    const strip = document.createElement("div");
+    strip.className = "cells labelled";
+    outputCells = classes.map((name, j) => {
+      const cell = document.createElement("span");
+      cell.textContent = name;
+      cell.title = `class ${name}`;
+      cell.tabIndex = 0;
+      cell.dataset.layer = String(layers.length);
+      cell.dataset.unit = String(j);
+      strip.appendChild(cell);
+      return cell;
+    });
+    box.append(title, strip);
+    layersEl.appendChild(box);
+    outputCells.activation = out.activation;
+    updateLegend(hidden.length ? hidden[0].activation : out.activation);
+  }
+
+  function updateLegend(activation) {
+    const high = document.getElementById("legend-high");
+    const note = document.getElementById("legend-note");
+    if (activation === "sigmoid") { high.textContent = "1"; note.innerHTML = "sigmoid: <i>a</i> ∈ (0, 1)"; }
+    else if (activation === "tanh") { high.textContent = "1"; note.innerHTML = "tanh: |<i>a</i>|, <i>a</i> ∈ (−1, 1)"; }
+    else { high.textContent = "max"; note.innerHTML = `${activation}: 0 up to the layer's largest <i>a</i> (shown beside its title)`; }
   }
 
   function drawSeen(image) {
@@ -253,18 +300,32 @@
       bar.li.classList.toggle("top", i === data.index);
     });
     drawSeen(data.input);
+    lastHidden = data.hidden;
     data.hidden.forEach((values, i) => {
       const layer = cells[i];
       if (!layer || layer.spans.length !== values.length) return;
       const bounded = layer.activation === "sigmoid" || layer.activation === "tanh";
       let top = 1e-6;
       if (!bounded) for (const v of values) top = Math.max(top, Math.abs(v));
+      layer.scale.textContent = bounded ? "" : ` · brightest = ${top.toFixed(2)}`;
       values.forEach((v, j) => {
         const level = Math.min(1, Math.abs(v) / (bounded ? 1 : top));
         const cell = layer.spans[j];
         cell.style.backgroundColor = heat(level);
-        cell.title = `unit ${j + 1}: ${v.toFixed(3)}`;
+        cell.title = `unit ${j}: a = ${v.toFixed(3)}`;
       });
+    });
+    const outputs = data.output && data.output.length === outputCells.length ? data.output : data.probabilities;
+    const bounded = ["sigmoid", "softmax", "tanh"].includes(outputCells.activation);
+    let top = 1e-6;
+    if (!bounded) for (const v of outputs) top = Math.max(top, Math.abs(v));
+    outputs.forEach((v, j) => {
+      const level = Math.min(1, Math.abs(v) / (bounded ? 1 : top));
+      const cell = outputCells[j];
+      cell.style.backgroundColor = heat(level);
+      cell.classList.toggle("bright", level > 0.55);
+      cell.classList.toggle("top", j === data.index);
+      cell.title = `class ${data.classes[j]}: a = ${v.toFixed(3)}`;
     });
   }
 
@@ -283,8 +344,72 @@
     const sctx = seen.getContext("2d");
     sctx.fillStyle = "#000";
     sctx.fillRect(0, 0, seen.width, seen.height);
-    for (const layer of cells) for (const cell of layer.spans) cell.style.backgroundColor = "";
+    for (const layer of cells) {
+      for (const cell of layer.spans) cell.style.backgroundColor = "";
+      layer.scale.textContent = "";
+    }
+    for (const cell of outputCells) { cell.style.backgroundColor = ""; cell.classList.remove("bright", "top"); }
+    lastHidden = null;
   }
+
+  // -- a neuron's incoming weights ------------------------------------------------
+  // red where a lit input pushes the neuron on (w > 0), blue where it holds it back (w < 0)
+  function diverging(v) {
+    const t = Math.max(-1, Math.min(1, v));
+    if (t >= 0) return [255, Math.round(255 - 200 * t), Math.round(255 - 215 * t)];
+    return [Math.round(255 + 215 * t), Math.round(255 + 150 * t), 255];
+  }
+
+  function drawWeights(canvas, values, shape) {
+    let rows, cols;
+    if (shape.length === 2) { [rows, cols] = shape; }
+    else { cols = Math.ceil(Math.sqrt(values.length)); rows = Math.ceil(values.length / cols); }
+    canvas.width = cols;
+    canvas.height = rows;
+    const c = canvas.getContext("2d");
+    const image = c.createImageData(cols, rows);
+    let top = 1e-12;
+    for (const v of values) top = Math.max(top, Math.abs(v));
+    for (let k = 0; k < rows * cols; k++) {
+      const rgb = k < values.length ? diverging(values[k] / top) : [230, 232, 236];
+      image.data.set([...rgb, 255], 4 * k);
+    }
+    c.putImageData(image, 0, 0);
+    return top;
+  }
+
+  let inspecting = null;
+  async function inspect(cell) {
+    const layer = Number(cell.dataset.layer);
+    const unit = Number(cell.dataset.unit);
+    const key = `${activeModel}/${layer}/${unit}`;
+    inspecting = key;
+    let data = weightCache.get(key);
+    if (!data) {
+      try {
+        const response = await fetch(`/api/model/weights?layer=${layer}&unit=${unit}&model=${activeModel}`);
+        if (!response.ok) return;
+        data = await response.json();
+      } catch (_) { return; }
+      weightCache.set(key, data);
+    }
+    if (inspecting !== key) return;           // the pointer has moved on
+    const top = drawWeights(inspectorCanvas, data.weights, data.shape);
+    const isOutput = layer === cells.length + 1;
+    const name = isOutput ? `output unit ${unit} (class ${model.classes[unit]})` : `hidden layer ${layer}, unit ${unit}`;
+    const from = layer === 1 ? `the ${data.shape.join("x")} input pixels` : `the ${data.weights.length} units of ${layer === 2 ? "hidden layer 1" : `hidden layer ${layer - 1}`}`;
+    const activation = !isOutput && lastHidden && lastHidden[layer - 1] ? ` · a = ${lastHidden[layer - 1][unit].toFixed(3)} now` : "";
+    inspectorCaption.textContent = `${name}: its ${data.weights.length} weights from ${from} ` +
+      `(red +, blue −, largest |w| = ${top.toFixed(3)}), bias ${data.bias.toFixed(3)}${activation}`;
+    layersEl.querySelectorAll(".inspected").forEach((el) => el.classList.remove("inspected"));
+    cell.classList.add("inspected");
+    document.getElementById("inspector").dataset.key = key;
+  }
+
+  const inspectable = (event) => event.target instanceof HTMLElement && event.target.dataset.unit !== undefined;
+  layersEl.addEventListener("pointerover", (event) => { if (inspectable(event)) inspect(event.target); });
+  layersEl.addEventListener("focusin", (event) => { if (inspectable(event)) inspect(event.target); });
+  layersEl.addEventListener("click", (event) => { if (inspectable(event)) inspect(event.target); });
 
   // -- the model -------------------------------------------------------------
   function describe(info) {
@@ -295,6 +420,7 @@
       `${arch} ${hiddenActs} network` + (info.dataset ? ` trained on ${info.dataset}` : "") +
       ` · test accuracy ${accuracy}`;
     const rows = [
+      ["Model", activeModel === "trained" ? "trained on this page" : "served"],
       ["Network", info.network],
       ["Data set", info.dataset || "not recorded"],
       ["Test accuracy", accuracy + (info.test_total ? ` of ${info.test_total} images` : "")],
@@ -312,22 +438,86 @@
       dd.textContent = String(value);
       dl.append(dt, dd);
     }
-    if (info.image_shape.join("x") !== "28x28") {
-      document.getElementById("seen-note").textContent =
-        `Your drawing prepared for this model's ${info.image_shape.join("x")} inputs.`;
-    }
+    document.getElementById("seen-note").textContent = info.image_shape.join("x") === "28x28"
+      ? "Your drawing after MNIST's preparation: cropped to the ink, fitted into 20x20 pixels and centred by " +
+        "its centre of mass in 28x28."
+      : `Your drawing prepared for this model's ${info.image_shape.join("x")} inputs.`;
   }
+
+  async function loadModel(which) {
+    const response = await fetch(`/api/model?model=${which}`);
+    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    model = await response.json();
+    activeModel = which;
+    weightCache.clear();
+    describe(model);
+    buildBars(model.classes);
+    buildLayers(model.layers, model.classes);
+    inspectorCanvas.width = inspectorCanvas.height = 1;
+    inspectorCaption.textContent = "Point at a neuron: its incoming weights appear here, red where a lit input " +
+      "pushes it on, blue where it holds it back.";
+    for (const button of modelSwitch.querySelectorAll("button")) {
+      button.setAttribute("aria-pressed", String(button.dataset.model === which));
+    }
+    document.body.dataset.model = which;
+  }
+
+  async function useModel(which) {
+    // the answer on show belongs to the old model: a new one is due for the same drawing
+    drawVersion += 1;
+    result.dataset.drawVersion = String(drawVersion);
+    try {
+      await loadModel(which);
+      showBlank();
+      if (!strokes.length) {
+        setStatus(which === "trained" ? `Now reading with the model you trained (${model.sizes.join("-")}): ` +
+                  "draw a digit." : HINT);
+      }
+    } catch (error) {
+      setStatus(`cannot load that model: ${error.message}`, true);
+    }
+    if (strokes.length) requestPrediction();
+    else result.dataset.resultVersion = String(drawVersion);     // nothing drawn: nothing to ask
+  }
+
+  modelSwitch.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-model]");
+    if (button && button.dataset.model !== activeModel) useModel(button.dataset.model);
+  });
+
+  // -- the tabs ----------------------------------------------------------------------
+  const views = { draw: document.getElementById("draw-view"), train: document.getElementById("train-view") };
+  function showView(name) {
+    for (const [key, view] of Object.entries(views)) {
+      view.hidden = key !== name;
+      document.getElementById(`tab-${key}`).setAttribute("aria-selected", String(key === name));
+    }
+    document.body.dataset.view = name;
+    document.dispatchEvent(new CustomEvent("bpnn:view", { detail: { view: name } }));
+  }
+  document.getElementById("tab-draw").addEventListener("click", () => { history.replaceState(null, "", "#draw"); showView("draw"); });
+  document.getElementById("tab-train").addEventListener("click", () => { history.replaceState(null, "", "#train"); showView("train"); });
+  window.addEventListener("hashchange", () => showView(location.hash === "#train" ? "train" : "draw"));
+
+  // train.js announces a finished model, and asks for it on the pad
+  document.addEventListener("bpnn:trained", () => {
+    modelSwitch.hidden = false;
+    if (activeModel === "trained") useModel("trained");       // a newer model replaces the one in use
+  });
+  document.addEventListener("bpnn:use-model", (event) => {
+    modelSwitch.hidden = false;
+    history.replaceState(null, "", "#draw");
+    showView("draw");
+    window.scrollTo(0, 0);                    // the pad is at the top; the Train tab was scrolled down
+    useModel(event.detail.model);
+  });
 
   async function start() {
     redraw();
-    showBlank();
+    showView(location.hash === "#train" ? "train" : "draw");
     try {
-      const response = await fetch("/api/model");
-      if (!response.ok) throw new Error(`the server answered ${response.status}`);
-      model = await response.json();
-      describe(model);
-      buildBars(model.classes);
-      buildLayers(model.layers.slice(0, -1));
+      await loadModel("served");
+      showBlank();
       document.body.dataset.ready = "true";
     } catch (error) {
       setStatus(`cannot reach the server: ${error.message}`, true);
