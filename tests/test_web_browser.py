@@ -195,6 +195,20 @@ def test_drawn_mnist_digits_are_read_with_the_mouse(server, browser, digits):
         assert read_answer(page) == str(label), f"drew a {label}"
         # the bar of the answer is the longest, and the prepared image is not blank
         assert page.locator("#bars li.top .name").inner_text() == str(label)
+        # every bar's painted width is its probability of the track's width (measured, not a class name;
+        # the bars animate for 0.12 s, so wait until they have arrived)
+        measure = """() => [...document.querySelectorAll('#bars li')].map(li => [
+            li.querySelector('.fill').getBoundingClientRect().width,
+            li.querySelector('.track').getBoundingClientRect().width,
+            parseFloat(li.querySelector('.pct').textContent)])"""
+        try:
+            page.wait_for_function(f"() => ({measure})().every(([f, t, p]) => Math.abs(f - t * p / 100) <= 2)",
+                                   timeout=5000)
+        finally:
+            widths = page.evaluate(measure)
+        for fill, track, pct in widths:
+            assert abs(fill - track * pct / 100) <= 2, widths
+        assert max(widths, key=lambda w: w[0])[2] == max(w[2] for w in widths) > 50
         lit = page.evaluate("""() => { const c = document.getElementById('seen');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n; }""")
