@@ -2,6 +2,7 @@
 
     python -m benchmarks.sklearn_compare                 # MNIST and Fashion-MNIST, a few minutes
     python -m benchmarks.sklearn_compare --quick         # 6,000 rows, 2 epochs: a smoke run of seconds
+    python -m benchmarks.sklearn_compare --threads 1     # one BLAS thread per fit (steadier on a busy machine)
 
 Both estimators get the same architecture (784-100-10, ReLU hidden layer,
 softmax output with cross-entropy), solver (Adam, η 0.001, batch 200),
@@ -13,9 +14,10 @@ the 10,000 test images, accuracy is on those test images; each estimator is
 fitted ``--repeat`` times, alternating, and its best times are kept.
 
 The grid search times ``GridSearchCV(BPNNClassifier(...), hidden sizes
-(32,), (64,), (128,), cv=3)`` on the first 12,000 MNIST training images,
-with ``n_jobs=1`` (one process, two BLAS threads) and ``n_jobs=2`` (two loky
-processes, which joblib gives one BLAS thread each): first while joblib
+(32,), (64,), (128,), cv=3)`` on the first 30,000 MNIST training images (10
+epochs per fit), with ``n_jobs=1`` (one process, all cores' BLAS threads, or
+``--threads``) and ``n_jobs=2`` (two loky processes, which joblib gives
+cores / 2 BLAS threads each): first while joblib
 starts its worker processes (each imports NumPy, scikit-learn and bpnn),
 then again with the workers already running, as in a longer session.
 

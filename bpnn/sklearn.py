@@ -14,9 +14,12 @@ their defaults, parsers and error messages come from those declarations, and
 the hyper-parameters of the optimizers, schedules and activations (``mu``,
 ``beta1``, ``beta2``, ``rho``, ``epsilon``, ``step_size``, ``gamma``,
 ``eta_min``, ``leaky_relu_alpha``) are read from the classes that use them;
-``None`` means the class's own default.  A fit builds the network, optimizer and
-schedule with :func:`bpnn.experiment.build_network`, :func:`make_optimizer`
-and :func:`make_schedule`, the same road ``bpnn train`` takes.
+``None`` means the class's own default.  The constructors' signatures are
+built from these declarations, so a hyper-parameter added to an optimizer
+class becomes an estimator parameter with no change here.  A fit builds the
+network, optimizer and schedule with :func:`bpnn.experiment.build_network`,
+:func:`make_optimizer` and :func:`make_schedule`, the same road ``bpnn train``
+takes.
 
 Names as in scikit-learn where it has them: ``hidden_layer_sizes``,
 ``max_iter`` (epochs), ``batch_size``, ``shuffle``, ``random_state``,
@@ -60,7 +63,6 @@ from .nn._keywords import did_you_mean
 from .nn.activations import ACTIVATIONS, TRAINABLE
 from .nn.optimizers import OPTIMIZERS
 from .nn.schedules import SCHEDULES
-from .nn.network import Network
 from .nn.training import Callback
 from .preprocessing import Preprocessing
 from .settings import SETTINGS, Settings, SettingError
@@ -403,18 +405,13 @@ class _BPNNBase(BaseEstimator):
         schedule = make_schedule(settings)
         self._n_train = X.shape[0]
 
-        early = None
-        score_val = None
+        early = score_val = None
         if validation is not None:
             from .callbacks import EarlyStopping
 
             early = EarlyStopping("val_loss", patience=self.n_iter_no_change, min_delta=self.tol, restore_best=True)
-            X_val_checked = np.ascontiguousarray(validation[0], dtype=net.dtype)
-
-            def score_val(network, Xv=X_val_checked, Yv=validation[1], wv=validation[2]):
-                Z, A = network._output(Xv)
-                return self._score_outputs(Z, A, Yv, wv)
-
+            X_val = np.ascontiguousarray(validation[0], dtype=net.dtype)
+            score_val = lambda network: self._score_outputs(*network._output(X_val), *validation[1:])  # noqa: E731
         monitor = _Monitor(self, score_val, early, incremental)
         first = self.n_iter_ if incremental else 0
         epochs = first + 1 if incremental else settings.epochs
@@ -473,6 +470,8 @@ class _BPNNBase(BaseEstimator):
             "n_iter": self.n_iter_, "t": self.t_, "best_loss": self.best_loss_,
             "loss_curve": list(self.loss_curve_), "validation_loss_curve": list(self.validation_loss_curve_),
             "validation_scores": list(self.validation_scores_), "seed": self._seed,
+            **{name: getattr(self, name + "_") for name in ("best_validation_loss", "best_validation_score")
+               if hasattr(self, name + "_")},
             **self._label_metadata(),
         }
         return TrainedModel(self.network_, self._output_names(), self.preprocessing_, self.network_.history_,
@@ -491,9 +490,14 @@ class _BPNNBase(BaseEstimator):
     @classmethod
     def load(cls, path):
         """An estimator from a model file written by :meth:`save` (or any bpnn model file)."""
+        from .exceptions import ModelFileError
         from .io.modelfile import load
 
-        return cls.from_model(load(path))
+        model = load(path)
+        try:
+            return cls.from_model(model)
+        except (KeyError, TypeError) as err:
+            raise ModelFileError(f"{path}: the estimator's metadata is malformed ({err!r})") from None
 
     @classmethod
     def from_model(cls, model: TrainedModel):
@@ -522,6 +526,9 @@ class _BPNNBase(BaseEstimator):
             est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
         est.n_iter_, est.t_ = int(meta.get("n_iter", 0)), int(meta.get("t", 0))
         est.best_loss_ = meta.get("best_loss")
+        for name in ("best_validation_loss", "best_validation_score"):
+            if meta.get(name) is not None:
+                setattr(est, name + "_", float(meta[name]))
         est.loss_curve_ = list(meta.get("loss_curve", []))
         est.validation_loss_curve_ = list(meta.get("validation_loss_curve", []))
         est.validation_scores_ = list(meta.get("validation_scores", []))
@@ -771,9 +778,11 @@ class BPNNClassifier(ClassifierMixin, _BPNNBase):
 class BPNNRegressor(RegressorMixin, _BPNNBase):
     """A bpnn network as a scikit-learn regressor (one or several outputs).
 
-    The parameters are :class:`BPNNClassifier`'s without ``class_weight``;
-    ``cost`` defaults to ``"quadratic"`` (½ Σ (a - y)² per row) and the
-    output activation to ``"identity"``.  ``score`` is R²; with early stopping
+    The parameters are :class:`BPNNClassifier`'s without ``class_weight``,
+    with defaults for regression: ``cost="quadratic"`` (½ Σ (a - y)² per
+    row), identity outputs, ``activation="relu"`` and ``optimizer="adam"``
+    (η: Adam's own; plain SGD at the settings' η 0.5 diverges on unscaled
+    targets).  ``score`` is R²; with early stopping
     ``validation_scores_`` holds the validation R² per epoch.
     """
 
