@@ -125,18 +125,28 @@ def describe_data(ds) -> str:
 
 
 def check_fits(net: Network, ds, name: str, advice: str) -> None:
-    """Refuse a network whose input or output size does not fit the data."""
+    """Refuse a network whose input size or number of classes does not fit the data."""
     shape = "x".join(map(str, ds.image_shape))
     if net.n_inputs != ds.n_features:
         raise BpnnError(f"the network takes {net.n_inputs} inputs but the {name} data has {ds.n_features} "
                         f"features ({shape} images); {advice}")
-    if net.n_outputs != ds.n_classes:
-        raise BpnnError(f"the network has {net.n_outputs} outputs but the {name} data has {ds.n_classes} "
+    if net.n_classes != ds.n_classes:
+        raise BpnnError(f"the network tells {net.n_classes} classes apart but the {name} data has {ds.n_classes} "
                         f"classes; {advice}")
 
 
+def output_code(settings: Settings, n_classes: int):
+    """The :class:`~bpnn.nn.codes.OutputCode` of ``targets = "binary"`` (None: one output unit per class)."""
+    from .nn.codes import OutputCode
+
+    return OutputCode.binary(n_classes) if settings.targets == "binary" else None
+
+
 def layer_sizes(settings: Settings, n_features: int, n_classes: int, name: str = "", image_shape=()) -> list[int]:
-    """``[n_features, *hidden, n_classes]``, or ``settings.layers`` checked against the data."""
+    """``[n_features, *hidden, n_outputs]``, or ``settings.layers`` checked against the data.
+
+    ``n_classes`` is the number of output units: the classes, or a code's width.
+    """
     layers = settings.layers
     if layers is None:
         return [n_features, *settings.hidden, n_classes]
@@ -146,24 +156,29 @@ def layer_sizes(settings: Settings, n_features: int, n_classes: int, name: str =
                            f"features ({shape} images); use --layers {n_features},...,{n_classes} or give "
                            f"only --hidden")
     if layers[-1] != n_classes:
-        raise SettingError(f"--layers ends with {layers[-1]} outputs but the {name} data has {n_classes} "
-                           f"classes; use --layers {','.join(map(str, layers[:-1]))},{n_classes} or give "
-                           f"only --hidden")
+        needs = (f"the {settings.targets} output code needs {n_classes} output units" if settings.targets == "binary"
+                 else f"the {name} data has {n_classes} classes")
+        raise SettingError(f"--layers ends with {layers[-1]} outputs but {needs}; use --layers "
+                           f"{','.join(map(str, layers[:-1]))},{n_classes} or give only --hidden")
     return list(layers)
 
 
-def build_network(settings: Settings, sizes: Sequence[int]) -> Network:
-    """The network the settings describe, with layer ``sizes``."""
+def build_network(settings: Settings, sizes: Sequence[int], code=None) -> Network:
+    """The network the settings describe, with layer ``sizes`` (and an output ``code``, if any)."""
     from .nn.activations import get_activation
 
     output = settings.output
-    if output is None:
-        output = ("softmax" if settings.cost == "cross_entropy" and settings.activation != "sigmoid"
-                  else settings.activation)
+    if output is None:       # one unit per target value: sigmoid for codes, softmax for cross-entropy classes
+        if settings.targets != "onehot":
+            output = "sigmoid"
+        else:
+            output = ("softmax" if settings.cost == "cross_entropy" and settings.activation != "sigmoid"
+                      else settings.activation)
     hidden_params = settings.params_of("activation")
     return Network(list(sizes), activation=get_activation(settings.activation, **hidden_params),
                    output_activation=get_activation(output, **hidden_params), cost=settings.cost,
-                   init=settings.init, dtype=settings.dtype, seed=settings.seed, dropout=settings.dropout)
+                   init=settings.init, dtype=settings.dtype, seed=settings.seed, dropout=settings.dropout,
+                   code=code)
 
 
 def make_optimizer(settings: Settings):
@@ -183,7 +198,8 @@ def make_schedule(settings: Settings):
 
 
 def targets(settings: Settings, y: np.ndarray, k: int) -> np.ndarray:
-    """Class indices, or 0.9/0.1 soft target rows for ``targets = "soft"``."""
+    """Class indices (a network with an output code encodes them itself), or 0.9/0.1 soft target rows
+    for ``targets = "soft"``."""
     if settings.targets == "soft":
         from .datasets import soft_targets
 
@@ -361,7 +377,9 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
                            "or 0.2")
     name = data_label(settings, ds)
     if checkpoint is None:
-        net = build_network(settings, layer_sizes(settings, ds.n_features, ds.n_classes, name, ds.image_shape))
+        code = output_code(settings, ds.n_classes)
+        n_outputs = ds.n_classes if code is None else code.n_outputs
+        net = build_network(settings, layer_sizes(settings, ds.n_features, n_outputs, name, ds.image_shape), code)
         optimizer = make_optimizer(settings)
         history, initial_epoch, previous_seconds = History(), 0, 0.0
     else:
@@ -370,8 +388,9 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
         optimizer = checkpoint.make_optimizer()
         history, initial_epoch = checkpoint.history, checkpoint.epoch
         previous_seconds = float(checkpoint.extra.get("seconds", 0.0))
-    if settings.targets == "soft" and net.output_layer.activation.name == "softmax":
-        raise SettingError("soft targets (0.9/0.1) are for sigmoid outputs; a softmax output needs one-hot targets")
+    if settings.targets in ("soft", "binary") and net.output_layer.activation.name == "softmax":
+        raise SettingError(f"{settings.targets} targets are for sigmoid outputs (each unit on its own); a softmax "
+                           f"output needs one-hot targets: add --output sigmoid")
     schedule = make_schedule(settings)
     y_train = targets(settings, ds.train.y, ds.n_classes)
     validation = None

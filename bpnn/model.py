@@ -59,10 +59,10 @@ class TrainedModel:
     def __post_init__(self) -> None:
         if not isinstance(self.network, Network):
             raise TypeError(f"a TrainedModel needs a bpnn Network, got {type(self.network).__name__}")
-        k = self.network.n_outputs
+        k = self.network.n_classes
         classes = [str(c) for c in (self.classes if self.classes is not None else range(k))]
         if len(classes) != k:
-            raise ValueError(f"{len(classes)} class names for a network with {k} outputs")
+            raise ValueError(f"{len(classes)} class names for a network that tells {k} classes apart")
         self.classes = classes
         if self.preprocessing is None:
             self.preprocessing = Preprocessing.for_inputs(self.network.n_inputs)

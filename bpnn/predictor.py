@@ -33,7 +33,7 @@ from .nn.network import Network
 __all__ = ["Prediction", "Predictor", "class_probabilities"]
 
 
-def class_probabilities(outputs: np.ndarray, output_activation: str = "softmax") -> np.ndarray:
+def class_probabilities(outputs: np.ndarray, output_activation: str = "softmax", code=None) -> np.ndarray:
     """Network outputs as class probabilities that sum to one.
 
     Parameters
@@ -45,11 +45,17 @@ def class_probabilities(outputs: np.ndarray, output_activation: str = "softmax")
         sigmoid outputs (each in (0, 1), not summing to one) are divided by
         their row sum; any other output (tanh, identity, ReLU, ...) is turned
         into a distribution by a softmax.
+    code : OutputCode, optional
+        The network's output code: its classes' probabilities read the
+        outputs as independent bits (:meth:`~bpnn.nn.codes.OutputCode.probabilities`).
 
     Returns
     -------
     ndarray of float64, shape (n, k)
+        ``k`` the number of classes.
     """
+    if code is not None:
+        return code.probabilities(outputs)
     outputs = np.asarray(outputs, dtype=np.float64)
     if output_activation == "softmax":
         return outputs
@@ -202,10 +208,11 @@ class Predictor:
         if X.shape[1] != self.net.n_inputs:
             raise ImageError(f"a prepared image has {X.shape[1]} values; the model takes {self.net.n_inputs}")
         *hidden, output = self.net.layer_outputs(self.preprocessing.standardize_inputs(X))
-        probabilities = class_probabilities(output, self.net.output_layer.activation.name)
+        probabilities = class_probabilities(output, self.net.output_layer.activation.name, self.net.code)
+        labels = self.net.decode(output)         # the largest output, or the nearest code word
         results = []
         for i, image in enumerate(images):
-            index = int(probabilities[i].argmax())
+            index = int(labels[i])
             results.append(Prediction(np.asarray(image, dtype=np.float32), probabilities[i], index,
                                       self.classes[index], [a[i] for a in hidden], output[i]))
         return results

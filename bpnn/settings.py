@@ -290,8 +290,9 @@ def _declare() -> dict[str, Setting]:
         Setting("hidden", [64], _int_list(False), "hidden layer sizes, e.g. 100 or 100,50; input and output "
                 "sizes come from the data", _M, metavar="SIZES"),
         Setting("activation", "sigmoid", _choice(TRAINABLE), "hidden-layer activation", _M, choices=TRAINABLE),
-        Setting("output", None, _choice(TRAINABLE, allow_none=True), "output activation (default: softmax for "
-                "cross_entropy with a non-sigmoid hidden activation, else the hidden activation)", _M,
+        Setting("output", None, _choice(TRAINABLE, allow_none=True), "output activation (default: sigmoid for soft "
+                "or binary targets, softmax for cross_entropy with a non-sigmoid hidden activation, else the hidden "
+                "activation)", _M,
                 choices=TRAINABLE),
         Setting("cost", "cross_entropy", _choice(COSTS), "cost function", _M, choices=COSTS),
         Setting("init", "scaled_normal", _choice(tuple(INITIALIZERS)), "weight initialisation", _M,
@@ -313,8 +314,9 @@ def _declare() -> dict[str, Setting]:
         Setting("max_norm", None, number(float, 0.0, exclusive=True, allow_none=True),
                 "rescale each unit's incoming weights to at most this norm", _T, metavar="C"),
         Setting("schedule", "none", _choice(schedules), "learning-rate schedule", _T, choices=schedules),
-        Setting("targets", "onehot", _choice(("onehot", "soft")), "target vectors: one-hot (1/0) or soft "
-                "(0.9/0.1)", _T, choices=("onehot", "soft")),
+        Setting("targets", "onehot", _choice(("onehot", "soft", "binary")), "target vectors: one-hot (1/0), soft "
+                "(0.9/0.1), or binary: the class index as a log2(k)-bit code on that many output units, read "
+                "back as the nearest code word", _T, choices=("onehot", "soft", "binary")),
         Setting("patience", None, number(int, 1, allow_none=True), "stop after this many checks without "
                 "improvement (enables early stopping)", _E, metavar="N"),
         Setting("monitor", "val_loss", _choice(("val_loss", "val_accuracy")), "what early stopping watches", _E,

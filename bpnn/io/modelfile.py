@@ -190,8 +190,8 @@ def load(path: str | os.PathLike) -> TrainedModel:
     except ValueError as err:
         raise ModelFileError(f"{path}: {err}") from None
     classes = doc.get("classes")
-    if not (isinstance(classes, list) and len(classes) == net.n_outputs and all(isinstance(c, str) for c in classes)):
-        raise ModelFileError(f"{path}: the class names do not match the network's {net.n_outputs} outputs")
+    if not (isinstance(classes, list) and len(classes) == net.n_classes and all(isinstance(c, str) for c in classes)):
+        raise ModelFileError(f"{path}: the class names do not match the network's {net.n_classes} classes")
     try:
         pre_doc = doc.get("preprocessing")
         pre = None if pre_doc is None else Preprocessing.from_json(

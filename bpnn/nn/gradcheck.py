@@ -120,7 +120,7 @@ def gradient_check(
     """
     net64 = net.astype("float64")
     X = _validation.check_X(X, net64.n_inputs, net64.dtype)
-    labels, targets = _validation.check_y(y, X.shape[0], net64.n_outputs, net64.dtype)
+    labels, targets = net64._check_y(y, X.shape[0])
     weights = None if sample_weight is None else _validation.check_sample_weight(
         sample_weight, X.shape[0], net64.dtype)
     nabla_w, nabla_b = net64.gradients(X, targets, weights)

@@ -25,6 +25,7 @@ import numpy as np
 from . import _validation
 from . import training as _training
 from .activations import Activation, get_activation
+from .codes import OutputCode
 from .costs import Cost, get_cost
 from .initializers import Initializer, get_initializer
 from .layers import Dense, Dropout, Layer
@@ -102,6 +103,11 @@ class Network:
         a fresh seed and records it in :attr:`seed`.
     dropout : float, default 0.0
         With sizes, insert ``Dropout(dropout)`` after every hidden layer.
+    code : OutputCode, optional
+        How classes are written on the output units (see :mod:`bpnn.nn.codes`);
+        default one unit per class, read by ``argmax``.  With a code, ``y``
+        holds class indices, the targets are the code words and a prediction
+        is the class of the nearest code word.
 
     Attributes
     ----------
@@ -132,6 +138,7 @@ class Network:
         dtype: str | np.dtype = "float32",
         seed: int | np.random.Generator | None = None,
         dropout: float = 0.0,
+        code: OutputCode | None = None,
     ) -> None:
         self.dtype = _validation.check_dtype(dtype)
         get_initializer(init)
@@ -154,6 +161,10 @@ class Network:
         self.sizes = [self.dense_layers[0].n_in] + [layer.n_out for layer in self.dense_layers]
         self.output_layer = self.dense_layers[-1]
         self.cost = get_cost(cost, self.output_layer.activation)
+        if code is not None and (not isinstance(code, OutputCode) or code.n_outputs != self.sizes[-1]):
+            raise ValueError(f"the output code must be an OutputCode with {self.sizes[-1]} outputs (one per output "
+                             f"unit), got {code!r}")
+        self.code = code
         for layer in self.layers:
             layer.build(self.rng, self.dtype, init)
         self._allocate_flat()
@@ -264,6 +275,27 @@ class Network:
     def n_outputs(self) -> int:
         return self.sizes[-1]
 
+    @property
+    def n_classes(self) -> int:
+        """Classes the network tells apart: one per output unit, or the code's rows."""
+        return self.n_outputs if self.code is None else self.code.n_classes
+
+    def decode(self, A: np.ndarray) -> np.ndarray:
+        """The class each output row ``A^L`` stands for: ``argmax``, or the nearest code word; ``(n,)`` int64."""
+        return A.argmax(axis=1) if self.code is None else self.code.decode(A)
+
+    def _check_y(self, y, n_samples: int, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, targets)`` of ``y`` for this network (class indices are encoded by its code, if any)."""
+        if self.code is None:
+            return _validation.check_y(y, n_samples, self.n_outputs, self.dtype, name=name)
+        y = np.asarray(y) if isinstance(y, (list, tuple)) else y
+        if isinstance(y, np.ndarray) and y.ndim == 2 and y.shape[1] == self.n_outputs:
+            targets = np.ascontiguousarray(y, dtype=self.dtype)
+            _validation.check_y(targets, n_samples, self.n_outputs, self.dtype, name=name)
+            return self.code.decode(targets), targets
+        labels, _ = _validation.check_y(y, n_samples, self.code.n_classes, self.dtype, name=name)
+        return labels, self.code.encode(labels, self.dtype)
+
     def config(self) -> dict:
         """The architecture as JSON-serialisable data (no weights)."""
         return {
@@ -272,6 +304,7 @@ class Network:
             "init": self.init if isinstance(self.init, str) else getattr(self.init, "__name__", None),
             "dtype": self.dtype.name,
             "seed": self.seed,
+            **({"code": self.code.config()} if self.code is not None else {}),
         }
 
     @classmethod
@@ -288,8 +321,9 @@ class Network:
                 layers.append(Dropout(cfg["p"]))
             else:
                 raise ValueError(f"unknown layer type {cfg['type']!r}")
+        code = OutputCode.from_config(config["code"]) if config.get("code") else None
         return cls(layers, cost=config["cost"], init=config.get("init") or "normal",
-                   dtype=config["dtype"], seed=config.get("seed") if seed is None else seed)
+                   dtype=config["dtype"], seed=config.get("seed") if seed is None else seed, code=code)
 
     def astype(self, dtype) -> "Network":
         """A copy of the network with parameters in ``dtype`` (e.g. float64 for gradient checks)."""
@@ -355,8 +389,8 @@ class Network:
         """
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Class index of the largest output for every row, shape ``(n,)`` int64."""
-        return self.feedforward(X).argmax(axis=1)
+        """Class index of every row, shape ``(n,)`` int64: the largest output (or the nearest code word)."""
+        return self.decode(self.feedforward(X))
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Evaluation:
         """Accuracy, mean cost, number correct and total on ``(X, y)``.
@@ -366,7 +400,7 @@ class Network:
         weighted means; ``correct`` and ``total`` still count rows.
         """
         X = _validation.check_X(X, self.n_inputs, self.dtype)
-        labels, targets = _validation.check_y(y, X.shape[0], self.n_outputs, self.dtype)
+        labels, targets = self._check_y(y, X.shape[0])
         weights = None if sample_weight is None else _validation.check_sample_weight(
             sample_weight, X.shape[0], self.dtype)
         return self._score(X, labels, targets, weights)
@@ -375,7 +409,7 @@ class Network:
                weights: np.ndarray | None = None) -> Evaluation:
         """:meth:`evaluate` on inputs that are already validated."""
         Z, A = self._output(X)
-        hits = A.argmax(axis=1) == labels
+        hits = self.decode(A) == labels
         correct = int(np.count_nonzero(hits))
         loss = self.cost.value(Z, A, targets, weights)
         if weights is None:
@@ -446,7 +480,7 @@ class Network:
         nabla_b : list of ndarray, shapes as :attr:`biases`
         """
         X = _validation.check_X(X, self.n_inputs, self.dtype)
-        _, targets = _validation.check_y(y, X.shape[0], self.n_outputs, self.dtype)
+        _, targets = self._check_y(y, X.shape[0])
         dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
         saved = [layer.p for layer in dropouts]
         try:
@@ -542,4 +576,5 @@ class Network:
         if acts != [out]:
             acts.append(out)
         arch = "-".join(str(n) for n in self.sizes)
-        return f"Network({arch}, {', '.join(acts)}, {self.cost.name})"
+        code = f", {self.code.name} code" if self.code is not None else ""
+        return f"Network({arch}, {', '.join(acts)}, {self.cost.name}{code})"

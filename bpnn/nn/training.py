@@ -220,14 +220,13 @@ def _check_inputs(net, X, y, validation_data):
     """Validated ``(X, labels, Y)`` and the validation triple (or None; with a
     fourth member, the validation rows' weights)."""
     X = _validation.check_X(X, net.n_inputs, net.dtype)
-    labels, Y = _validation.check_y(y, X.shape[0], net.n_outputs, net.dtype)
+    labels, Y = net._check_y(y, X.shape[0])
     if validation_data is None:
         return X, labels, Y, None
     if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)):
         raise ValueError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, sample_weight_val)")
     X_val = _validation.check_X(validation_data[0], net.n_inputs, net.dtype, name="X_val")
-    val = (X_val, *_validation.check_y(validation_data[1], X_val.shape[0], net.n_outputs, net.dtype,
-                                       name="y_val"))
+    val = (X_val, *net._check_y(validation_data[1], X_val.shape[0], name="y_val"))
     if len(validation_data) == 3 and validation_data[2] is not None:
         val += (_validation.check_sample_weight(validation_data[2], X_val.shape[0], net.dtype,
                                                 name="sample_weight_val"),)
@@ -332,7 +331,7 @@ def _end_epoch(net, opt: Optimizer, epoch: int, order: np.ndarray, targets: np.n
             f"training diverged in epoch {epoch + 1}: {why} (learning rate eta={opt.eta:g}); the weights "
             f"were restored to the end of epoch {epoch}. Try a smaller learning rate, e.g. eta={opt.eta / 10:g}"
         )
-    hits = A_epoch.argmax(axis=1) == labels[order]
+    hits = net.decode(A_epoch) == labels[order]
     if weights is None:
         accuracy = float(np.count_nonzero(hits)) / order.shape[0]
     else:

@@ -191,10 +191,11 @@ class LiveView(Callback):
         scale = np.maximum(np.abs(W).max(axis=0), 1e-12)
         shaded = np.clip(np.round(128 + 127 * W / scale), 0, 255).T     # one row per unit
         outputs = net.predict_proba(self.samples)
-        probabilities = class_probabilities(outputs, net.output_layer.activation.name)
+        probabilities = class_probabilities(outputs, net.output_layer.activation.name, net.code)
         return {"weights": {"units": int(W.shape[1]), "shape": list(self.image_shape),
                             "data": _b64(shaded), "max": [round(float(v), 4) for v in scale]},
-                "predictions": [{"index": int(p.argmax()), "p": round(float(p.max()), 4)} for p in probabilities]}
+                "predictions": [{"index": int(i), "p": round(float(p[i]), 4)}
+                                for i, p in zip(net.decode(outputs), probabilities)]}
 
 
 def _record(record: EpochRecord) -> dict[str, Any]:
