@@ -19,18 +19,24 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
+def _numbers(value, name: str, shape: str) -> np.ndarray:
+    """``value`` as a NumPy array of numbers (a list or tuple is converted); ValueError naming ``name`` otherwise."""
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array of shape {shape}, got {type(value).__name__}")
+    if value.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {value.dtype}")
+    return value
+
+
 def check_X(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
     """Return ``X`` as a C-contiguous ``(n, n_features)`` array of ``dtype``.
 
     A float64 ``X`` given to a float32 network is converted (a copy); the
     network's own dtype never changes.
     """
-    if isinstance(X, (list, tuple)):
-        X = np.asarray(X)
-    if not isinstance(X, np.ndarray):
-        raise ValueError(f"{name} must be a NumPy array of shape (n_samples, {n_features}), got {type(X).__name__}")
-    if X.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
+    X = _numbers(X, name, f"(n_samples, {n_features})")
     if X.ndim == 1 and X.shape[0] == n_features:
         raise ValueError(
             f"{name} is a single sample of shape ({n_features},); pass a batch of shape "
@@ -145,12 +151,7 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype, name: st
     Weights must be finite and non-negative with a positive sum (a weight of
     2 counts a row twice, 0 leaves it out).
     """
-    if isinstance(sample_weight, (list, tuple)):
-        sample_weight = np.asarray(sample_weight)
-    if not isinstance(sample_weight, np.ndarray):
-        raise ValueError(f"{name} must be a NumPy array of shape ({n_samples},), got {type(sample_weight).__name__}")
-    if sample_weight.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold numbers, got dtype {sample_weight.dtype}")
+    sample_weight = _numbers(sample_weight, name, f"({n_samples},)")
     if sample_weight.shape != (n_samples,):
         raise ValueError(f"{name} has shape {sample_weight.shape}; expected one weight per row, ({n_samples},)")
     w = np.ascontiguousarray(sample_weight, dtype=dtype)
