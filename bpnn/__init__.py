@@ -42,8 +42,8 @@ __all__ = [
 
 # Submodules that pull in the tool's libraries (pooch, scikit-learn, matplotlib,
 # Pillow) are imported on first use, so ``import bpnn`` stays NumPy-only.
-_LAZY_SUBMODULES = {"datasets", "io", "callbacks", "metrics", "plots", "imageprep", "recipes", "settings",
-                    "experiment", "predictor", "preprocessing", "model", "limits", "nn", "sklearn", "export"}
+_LAZY_SUBMODULES = {"datasets", "callbacks", "metrics", "plots", "imageprep", "recipes", "settings",
+                    "experiment", "predictor", "limits", "sklearn", "export", "sweep", "baselines"}
 #: the core's modules, reachable as ``bpnn.optimizers`` etc. (they live in ``bpnn.nn``)
 _CORE_MODULES = {"activations", "costs", "initializers", "layers", "network", "optimizers", "schedules",
                  "training", "gradcheck", "reference", "tracing", "diagnostics"}

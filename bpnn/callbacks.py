@@ -7,7 +7,7 @@
   ``EarlyStopping("val_accuracy", patience=1, eval_every=10)``.
 * :class:`Checkpointer` writes a resumable checkpoint every ``every`` epochs
   (see :func:`bpnn.io.checkpoint.save_checkpoint`).
-* :class:`EpochLog` (from :mod:`bpnn.training`, what ``verbose`` uses) prints one line per epoch::
+* :class:`EpochLog` (from :mod:`bpnn.nn.training`, what ``verbose`` uses) prints one line per epoch::
 
       Epoch 3/30  loss 0.0412  train 97.1%  val 96.3% (9630/10000)  2.1s
 

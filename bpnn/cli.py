@@ -38,6 +38,7 @@ import numpy as np
 from .nn._keywords import did_you_mean
 from ._version import __version__
 from .exceptions import BpnnError
+from .nn.optimizers import OPTIMIZERS
 from .recipes import RECIPES, get_recipe
 from .settings import RESUMABLE, SETTINGS, Settings, SettingError, load_config, number, positive_int
 
@@ -118,7 +119,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 _MODEL_HELP = "a model file written by 'bpnn train --out'"
-_GRADCHECK = {"layers": [64, 16, 10], "dtype": "float64"}
+_GRADCHECK = {"layers": [64, 16, 10]}
 _TRACE = {"activation": "sigmoid", "cost": "quadratic", "init": "normal"}
 
 
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=cmd_report)
 
     grad = commands.add_parser("gradcheck", help="compare backpropagation with central differences")
-    for name in ("layers", "activation", "output", "cost", "init", "dtype", "seed"):
+    for name in ("layers", "activation", "output", "cost", "init", "seed"):     # always in float64
         setting = SETTINGS[name]
         default = _GRADCHECK.get(name, setting.default)
         grad.add_argument(setting.flag, dest=name, type=_type(setting.parse, name), default=default,
@@ -203,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "user cache folder]")
     tracer.add_argument("--index", type=_type(number(int, 0), "index"), default=0, metavar="N",
                         help="which test image of --dataset [default: 0]")
-    tracer.add_argument("--eta", type=_type(number(float, 0.0), "eta"), default=0.5,
-                        help="learning rate of the update shown [default: 0.5]")
+    tracer.add_argument("--eta", type=_type(number(float, 0.0), "eta"), default=OPTIMIZERS["sgd"].default_eta,
+                        help=f"learning rate of the update shown [default: {OPTIMIZERS['sgd'].default_eta:g}, "
+                        f"SGD's]")
     tracer.add_argument("--eps", type=_type(number(float, 0.0, exclusive=True, maximum=0.1), "eps"), default=1e-5,
                         help="central-difference step [default: 1e-5]")
     tracer.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
@@ -479,7 +481,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     from .nn.gradcheck import gradient_check
 
     settings = Settings({name: getattr(args, name) for name in ("layers", "activation", "output", "cost", "init",
-                                                                "dtype", "seed")})
+                                                                "seed")})
     settings.check()
     sizes = settings.layers
     net = build_network(settings, sizes)
@@ -750,8 +752,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         if debug:
             raise
-        print("bpnn: error: not enough memory for this request; use smaller inputs, or raise "
-              "BPNN_MEMORY_BUDGET if the machine has the memory", file=sys.stderr, flush=True)
+        print("bpnn: error: not enough memory for this request (an allocation failed); use smaller inputs or a "
+              "smaller network; BPNN_MEMORY_BUDGET sets the size that bpnn refuses up front", file=sys.stderr,
+              flush=True)
         return EXIT_ERROR
     except Exception as err:          # a bug: one line and where to report it, not a traceback
         if debug:

@@ -239,6 +239,9 @@ def resume_settings(checkpoint, given: Settings) -> Settings:
         raise SettingError(f"--resume continues the run in {checkpoint.path} exactly, so {names} cannot change "
                            f"({shown}); only --epochs (to train longer) and "
                            f"{', '.join('--' + n.replace('_', '-') for n in RESUMABLE)} may")
+    if "epochs" in given.given and given.epochs < checkpoint.epoch:
+        raise SettingError(f"--epochs {given.epochs} is fewer than the {checkpoint.epoch} epochs {checkpoint.path} "
+                           f"already holds; give --epochs {checkpoint.epoch} or more (more continues training)")
     changes = {n: given[n] for n in given.given & {*RESUMABLE, "epochs"}}
     changes["checkpoint"] = str(checkpoint.path)
     return original.replace(**changes)
@@ -369,6 +372,12 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
         checkpoint = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume)
         settings = resume_settings(checkpoint, settings)
     settings.check()
+    for option in ("out", "metrics_out", "checkpoint"):       # fail now, not after training
+        path = settings[option]
+        if path and (Path(path).is_dir() or not Path(path).absolute().parent.is_dir()):
+            raise SettingError(f"--{option.replace('_', '-')} {path}: "
+                               + ("it is a folder; give a file name" if Path(path).is_dir()
+                                  else f"the folder {Path(path).absolute().parent} does not exist"))
     started = time.perf_counter()
     ds = data if data is not None else load_data(settings, progress)
     timings = {"data": time.perf_counter() - started}
@@ -426,6 +435,9 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
     if checkpoint is not None:
         say(f"resuming from {checkpoint.path} after epoch {checkpoint.epoch}")
     finished = initial_epoch >= settings.epochs or (early is not None and early.stop_requested)
+    if early is not None and early.stop_requested and initial_epoch < settings.epochs:
+        say(f"early stopping already ended this run at epoch {early.stopped_epoch}: there is nothing to continue "
+            f"(train a new run to go further)")
     try:
         if finished:
             if early is not None:

@@ -368,6 +368,7 @@ def load_inputs(path: str | os.PathLike, image_shape: Sequence[int], scale: floa
     if path.suffix.lower() == ".npy":
         if not path.is_file():
             raise ImageError(f"{path}: no such file")
+        _check_npy_header(path)
         try:
             array = np.load(path, allow_pickle=False)
         except ValueError as err:
@@ -378,6 +379,32 @@ def load_inputs(path: str | os.PathLike, image_shape: Sequence[int], scale: floa
             raise ImageError(f"{path}: expected a single array")
         return inputs_from_array(str(path), array, image_shape, scale, layout)
     return [(str(path), prepare(read_image(path), image_shape, layout))]
+
+
+def _check_npy_header(path: Path) -> None:
+    """Refuse an ``.npy`` file whose header declares an object array or more bytes than the memory budget
+    (or than the file holds) before NumPy allocates anything."""
+    from math import prod
+
+    from numpy.lib import format as npy
+
+    from .limits import check_allocation
+
+    try:
+        with open(path, "rb") as f:
+            version = npy.read_magic(f)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read_header(f, max_header_size=10_000)
+            offset = f.tell()
+    except (ValueError, OSError, EOFError) as err:
+        raise ImageError(f"{path}: not a plain NumPy array file ({err})") from None
+    if dtype.hasobject:
+        raise ImageError(f"{path}: not a plain NumPy array file: it holds Python objects; save a numeric array")
+    nbytes = prod(shape) * dtype.itemsize
+    check_allocation(nbytes, f"the array of shape {shape}", str(path), error=ImageError)
+    if nbytes > path.stat().st_size - offset:
+        raise ImageError(f"{path}: the header declares an array of shape {shape} ({nbytes} bytes) but the file "
+                         f"holds {path.stat().st_size - offset}; it is truncated or damaged")
 
 
 def save_image(image: np.ndarray, path: str | os.PathLike) -> None:

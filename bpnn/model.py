@@ -2,7 +2,7 @@
 
 :class:`TrainedModel` is what ``bpnn train`` produces, :func:`bpnn.save`
 writes, :func:`bpnn.load` returns and :class:`~bpnn.predictor.Predictor`
-takes: the :class:`~bpnn.network.Network`, the class names, the
+takes: the :class:`~bpnn.nn.network.Network`, the class names, the
 :class:`~bpnn.preprocessing.Preprocessing` of its inputs, the training
 history and the metadata of the run (settings, summary, data set).
 """

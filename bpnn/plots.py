@@ -50,7 +50,7 @@ def learning_curves(history, path: str | os.PathLike, title: str | None = None,
     Parameters
     ----------
     history : History or dict
-        A :class:`bpnn.training.History` or its ``to_dict()``.
+        A :class:`bpnn.nn.training.History` or its ``to_dict()``.
     path : str or os.PathLike
         The PNG to write.
     title : str, optional

@@ -18,14 +18,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Preprocessing", "INK_LIGHT_ON_DARK", "MNIST_LAYOUT", "BOX_LAYOUT"]
+__all__ = ["Preprocessing", "INK_LIGHT_ON_DARK"]
 
 #: Ink polarity of MNIST-style inputs: white (1) strokes on black (0), values in [0, 1].
 INK_LIGHT_ON_DARK = "white on black, [0, 1]"
-#: MNIST's digits: fitted into a 20x20 box and centred by centre of mass in the field.
-MNIST_LAYOUT: Mapping[str, Any] | None = None
-#: Objects that fill the field (Fashion-MNIST): fitted into the whole field, centred by their box.
-BOX_LAYOUT: Mapping[str, Any] = {"box": 28, "centre": "box"}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ layer (:func:`bpnn.experiment.run`).
 
 The hyper-parameters of the optimizers, learning-rate schedules and
 activations are not declared here: each class declares its own (its
-constructor's keyword arguments, see :class:`bpnn._params.Configurable`)
+constructor's keyword arguments, see :class:`bpnn.nn._params.Configurable`)
 and :data:`SETTINGS` gains one setting per name, defaulting to None, which
 means "the class's own default".  Adding an optimizer with a new
 hyper-parameter therefore makes it reachable from the command line and TOML
@@ -262,10 +262,35 @@ def _hyperparameter_settings() -> list[Setting]:
         group, cls, default = entries[0]
         kind = int if all(isinstance(d, int) and not isinstance(d, bool) for _, _, d in entries) else float
         defaults = ", ".join(f"{c.name} {d:g}" for _, c, d in entries)
-        settings.append(Setting(param, None, number(kind, 0.0, allow_none=True),
+        settings.append(Setting(param, None, _accepted_by([c for _, c, _ in entries], param, number(kind, allow_none=True)),
                                 f"{cls.param_description(param)} (default: {defaults})", group,
                                 metavar=param.upper()))
     return settings
+
+
+def _accepted_by(classes: list[type], param: str, parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``parse``, then the range check of the classes that declare ``param`` (their constructors):
+    a value none of them accepts is refused here, with the option named, not later in training."""
+    def check(value: Any) -> Any:
+        value = parse(value)
+        if value is None:
+            return None
+        problems = []
+        for cls in classes:
+            try:
+                cls(**{param: value, **({"epochs": 1} if "epochs" in _required(cls) else {})})
+                return value
+            except (ValueError, TypeError) as err:
+                problems.append(str(err))
+        raise SettingError(problems[0])
+    return check
+
+
+def _required(cls: type) -> set[str]:
+    import inspect
+
+    return {p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+            if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
 
 
 def _declare() -> dict[str, Setting]:
@@ -349,6 +374,9 @@ _OWNED = {
     "activation": {n: set(ACTIVATIONS[n].param_defaults()) for n in TRAINABLE},
 }
 
+#: The largest settings or sweep file read (bytes): a few lines of TOML, with room to spare.
+MAX_CONFIG_BYTES = 1 << 20
+
 #: Settings that may change when a run is resumed (they do not affect the weights); ``epochs`` may grow.
 RESUMABLE = ("data_dir", "out", "checkpoint", "checkpoint_every", "plots", "log_every", "metrics_out")
 
@@ -392,7 +420,11 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     where = f"config file {os.fspath(path)}"
     try:
         with open(path, "rb") as f:
-            document = tomllib.load(f)
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise SettingError(f"{where} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a settings file is a few "
+                               f"lines of TOML")
+        document = tomllib.loads(text.decode("utf-8"))
     except FileNotFoundError:
         raise SettingError(f"{where}: no such file") from None
     except IsADirectoryError:

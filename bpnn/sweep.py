@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from .settings import RESUMABLE, Settings, SettingError, parse_setting
+from .settings import MAX_CONFIG_BYTES, RESUMABLE, Settings, SettingError, parse_setting
 
 __all__ = ["SweepSpec", "Trial", "load_spec", "run_trial", "run_sweep", "read_results", "summarize",
            "plot_results", "SweepError"]
@@ -204,7 +204,12 @@ def load_spec(path: str | os.PathLike | None = None, document: Mapping[str, Any]
     where = Path(path) if path is not None else None
     if document is None:
         try:
-            document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            with open(path, "rb") as f:
+                raw = f.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise SweepError(f"sweep file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a sweep file is "
+                                 f"a few lines of TOML")
+            document = tomllib.loads(raw.decode("utf-8"))
         except FileNotFoundError:
             raise SweepError(f"sweep file {path}: no such file") from None
         except (OSError, UnicodeDecodeError) as err:
@@ -349,7 +354,7 @@ def _client(scheduler: str | None, workers: int | None):
             raise SweepError(f"cannot reach the Dask scheduler at {scheduler} ({err}); start one with "
                              f"'dask scheduler' and workers with 'dask worker {scheduler}'") from None
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=40)
+                           scheduler_kwargs={"dashboard": False}, dashboard_address=None, silence_logs=40)
     return Client(cluster), cluster
 
 
@@ -491,6 +496,7 @@ def plot_results(spec: SweepSpec, records: list[dict[str, Any]], path: str | os.
     percent = metric.endswith("accuracy")
     others = spec.axes[1:]
     series: dict[str, list[tuple[Any, float, float]]] = {}
+    speeds: dict[str, list[tuple[Any, float]]] = {}
     for values, group_records in group(spec, records):
         numbers = [float(r["metrics"][metric]) * (100 if percent else 1) for r in group_records
                    if not r.get("error") and r["metrics"].get(metric) is not None]
@@ -500,9 +506,13 @@ def plot_results(spec: SweepSpec, records: list[dict[str, Any]], path: str | os.
         x = x[0] if isinstance(x, list) and len(x) == 1 else x
         std = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
         series.setdefault(_label(values, others) or metric, []).append((x, statistics.fmean(numbers), std))
-    fig = Figure(figsize=(7.5, 4.5), dpi=110, layout="constrained")
-    ax = fig.add_subplot()
+        per_epoch = [r["metrics"].get("seconds_per_epoch") for r in group_records if not r.get("error")]
+        if per_epoch and all(v is not None for v in per_epoch):
+            speeds.setdefault(_label(values, others) or metric, []).append((x, statistics.fmean(per_epoch)))
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for s in series.values() for x, _, _ in s)
+    timed = numeric and bool(speeds)
+    fig = Figure(figsize=(11.5 if timed else 7.5, 4.5), dpi=110, layout="constrained")
+    ax = fig.add_subplot(1, 2 if timed else 1, 1)
     if numeric:
         for name, points in series.items():
             points.sort(key=lambda p: p[0])
@@ -531,6 +541,17 @@ def plot_results(spec: SweepSpec, records: list[dict[str, Any]], path: str | os.
     ax.grid(True, alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=8)
+    if timed:                         # and the time it costs, against the same axis
+        right = fig.add_subplot(1, 2, 2, sharex=ax)
+        for name, points in speeds.items():
+            points.sort(key=lambda p: p[0])
+            right.plot(*zip(*points), marker="o", label=name)
+        right.set_xlabel(x_axis)
+        right.set_ylabel("seconds per epoch (mean over the seeds)")
+        right.set_title("training time")
+        right.grid(True, alpha=0.3)
+        if len(speeds) > 1:
+            right.legend(fontsize=8)
     out = Path(path)
     fig.savefig(out)
     return out

@@ -274,3 +274,21 @@ print("ok")
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_outputs_are_checked_before_training_and_epochs_cannot_shrink_on_resume(tmp_path):
+    with pytest.raises(SettingError, match="--out .*does not exist"):
+        run(Settings(epochs=1, out=str(tmp_path / "no" / "m.safetensors")))
+    with pytest.raises(SettingError, match="--metrics-out .*is a folder"):
+        run(Settings(epochs=1, metrics_out=str(tmp_path)))
+    ckpt = str(tmp_path / "c.ckpt")
+    run(Settings(epochs=3, hidden=8, checkpoint=ckpt))
+    with pytest.raises(SettingError, match="--epochs 2 is fewer than the 3 epochs"):
+        run(Settings(epochs=2, hidden=8, checkpoint=ckpt), resume=ckpt)
+
+
+def test_activation_hyperparameters_survive_a_model_file(tmp_path):
+    result = run(Settings(epochs=2, hidden=8, activation="leaky_relu", alpha=0.2, out=str(tmp_path / "m")))
+    assert result.network.dense_layers[0].activation.alpha == 0.2
+    back = bpnn.load(tmp_path / "m").network
+    assert back.dense_layers[0].activation.alpha == 0.2 and back.dense_layers[1].activation.name == "softmax"

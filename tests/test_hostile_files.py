@@ -233,3 +233,35 @@ def test_an_unexpected_exception_is_one_line_with_a_hint_to_report_it(capsys, mo
     assert cli.main(["recipes"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not enough memory" in err and "BPNN_MEMORY_BUDGET" in err
+
+
+def test_a_npy_input_declaring_terabytes_is_refused_before_numpy_allocates(tmp_path, capsys):
+    from bpnn import cli
+    from numpy.lib import format as npy
+
+    path = tmp_path / "bomb.npy"
+    with open(path, "wb") as f:
+        npy.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (2**40, 784)})
+    model = _model_file(tmp_path)
+
+    def predict():
+        assert cli.main(["predict", str(model), str(path)]) == 1
+
+    assert _peak_mb(predict) < 20
+    err = capsys.readouterr().err
+    assert err.startswith("bpnn: error: ") and "bomb.npy" in err and "BPNN_MEMORY_BUDGET" in err
+    truncated = tmp_path / "short.npy"
+    np.save(truncated, np.zeros((100, 16), np.float32))
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    assert cli.main(["predict", str(model), str(truncated)]) == 1
+    assert "truncated" in capsys.readouterr().err
+
+
+def test_hyperparameters_out_of_the_classes_ranges_are_refused_as_options(capsys):
+    from bpnn import cli
+
+    for option, value, message in [("--rho", "2", "--rho: rho must be in [0, 1)"),
+                                   ("--step-size", "0", "--step-size"), ("--alpha", "3", "--alpha"),
+                                   ("--epsilon", "0", "--epsilon")]:
+        assert cli.main(["train", option, value]) == 2
+        assert message in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Checkpoints: everything a training run needs to continue exactly where it stopped.
 
 The container (:mod:`bpnn.io.container`) is tagged ``"bpnn-checkpoint"``.
-Its tensors: the network's :meth:`~bpnn.network.Network.state_dict`, the
+Its tensors: the network's :meth:`~bpnn.nn.network.Network.state_dict`, the
 optimizer's state arrays (``optimizer.{name}.{i}``) and those of stateful
 callbacks (``callback.{key}.{name}``).  Its JSON document: the architecture,
 the epochs done, the history, the network's random generator state, the

@@ -1,11 +1,11 @@
 """Model files: a :class:`~bpnn.model.TrainedModel` in a bpnn container.
 
 The container (:mod:`bpnn.io.container`) is tagged ``"bpnn-model"``.  Its
-tensors are the network's :meth:`~bpnn.network.Network.state_dict`
+tensors are the network's :meth:`~bpnn.nn.network.Network.state_dict`
 (``dense.{l}.weight`` of shape ``(n_l, n_{l+1})`` and ``dense.{l}.bias`` of
 shape ``(n_{l+1},)``, in the network's dtype) plus ``preprocessing.mean`` and
 ``preprocessing.std`` when the inputs were standardised.  Its JSON document
-holds the architecture (:meth:`~bpnn.network.Network.config`), dtype, class
+holds the architecture (:meth:`~bpnn.nn.network.Network.config`), dtype, class
 names, preprocessing, training history, the run's metadata and the bpnn
 version.
 

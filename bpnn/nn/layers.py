@@ -122,11 +122,9 @@ class Dense(Layer):
 
     def config(self):
         init = self.init if (self.init is None or isinstance(self.init, str)) else getattr(self.init, "__name__", None)
-        cfg = {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
-               "activation": self.activation.name, "init": init}
-        if hasattr(self.activation, "alpha"):
-            cfg["alpha"] = self.activation.alpha
-        return cfg
+        # the activation's hyper-parameters (leaky ReLU's alpha) beside its name, whatever they are
+        return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out, "activation": self.activation.name,
+                "init": init, **self.activation.get_params()}
 
     # -- passes -------------------------------------------------------------
     def _buffers(self, m: int) -> dict[str, np.ndarray]:

@@ -1,6 +1,6 @@
 """The feed-forward network: layers, the forward pass and backpropagation.
 
-Training loops live in :mod:`bpnn.training`, update rules in
+Training loops live in :mod:`bpnn.nn.training`, update rules in
 :mod:`bpnn.optimizers`; this module holds the model and the four equations.
 
 Batch-first notation (one sample per row, m rows in a mini-batch)::
@@ -85,7 +85,7 @@ class Network:
     ----------
     layers : sequence of int, or sequence of Layer
         Layer sizes such as ``[784, 100, 10]`` (input, hidden..., output), or
-        a list of :class:`~bpnn.layers.Dense` and :class:`~bpnn.layers.Dropout`
+        a list of :class:`~bpnn.nn.layers.Dense` and :class:`~bpnn.nn.layers.Dropout`
         layers whose widths chain, the last one Dense.
     activation : str or Activation, default "sigmoid"
         Hidden-layer activation (used when ``layers`` are sizes).
@@ -313,9 +313,8 @@ class Network:
         layers: list[Layer] = []
         for cfg in config["layers"]:
             if cfg["type"] == "Dense":
-                act = get_activation(cfg["activation"])
-                if "alpha" in cfg and hasattr(act, "alpha"):
-                    act = type(act)(cfg["alpha"])
+                act = get_activation(cfg["activation"], **{k: v for k, v in cfg.items()
+                                                           if k not in ("type", "n_in", "n_out", "activation", "init")})
                 layers.append(Dense(cfg["n_in"], cfg["n_out"], act, cfg.get("init")))
             elif cfg["type"] == "Dropout":
                 layers.append(Dropout(cfg["p"]))
@@ -494,8 +493,8 @@ class Network:
                 [layer.nabla_b.copy() for layer in self.dense_layers])
 
     # -- training -----------------------------------------------------------
-    #: Train with mini-batch gradient descent: :func:`bpnn.training.fit` with
-    #: this network as ``net``; returns the :class:`~bpnn.training.History`.
+    #: Train with mini-batch gradient descent: :func:`bpnn.nn.training.fit` with
+    #: this network as ``net``; returns the :class:`~bpnn.nn.training.History`.
     fit = _training.fit
 
     # -- state and files ------------------------------------------------------

@@ -8,7 +8,7 @@ about 9,000 seconds per MNIST epoch) and is kept for two reasons:
 * teaching: every quantity of the four equations is an attribute you can
   print (``node.z``, ``node.output``, ``node.delta``, ``connection.gradient``);
 * testing: it is an independent oracle for the vectorised
-  :class:`~bpnn.network.Network`.  :meth:`ReferenceNetwork.from_network`
+  :class:`~bpnn.nn.network.Network`.  :meth:`ReferenceNetwork.from_network`
   copies a network's weights, and the two must agree on outputs and
   gradients to 1e-9 in float64.
 
@@ -153,7 +153,7 @@ class ReferenceNetwork:
 
     @classmethod
     def from_network(cls, net) -> "ReferenceNetwork":
-        """The object model of a :class:`~bpnn.network.Network` (Dense layers), same weights."""
+        """The object model of a :class:`~bpnn.nn.network.Network` (Dense layers), same weights."""
         acts = [layer.activation.name for layer in net.dense_layers]
         alpha = next((layer.activation.alpha for layer in net.dense_layers
                       if hasattr(layer.activation, "alpha")), 0.01)

@@ -38,10 +38,12 @@ from typing import Any, Callable
 import numpy as np
 
 from ..exceptions import BpnnError
+from ..nn.costs import COSTS
 from ..nn.diagnostics import Diagnostics
 from ..nn.initializers import INITIALIZERS
 from ..nn.optimizers import OPTIMIZERS
 from ..nn.training import Callback, EpochRecord, History
+from ..settings import SETTINGS
 
 __all__ = ["Limits", "TrainingManager", "TrainingRefused", "PAGE_DATASETS", "LiveView"]
 
@@ -55,9 +57,8 @@ PAGE_DATASETS: dict[str, dict[str, Any]] = {
     "mnist": {"title": "MNIST (50,000 images; a minute or more)",
               "settings": {"dataset": "mnist"}, "n_train": 50000, "n_validation": 10000, "n_features": 784},
 }
-#: The choices of the form (the activations and costs a learner compares; every initialiser and optimizer).
+#: The choices of the form (the activations a learner compares; every cost, initialiser and optimizer).
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
-COSTS = ("quadratic", "cross_entropy")
 #: The fields a request may hold.
 FIELDS = ("dataset", "hidden", "activation", "cost", "init", "optimizer", "eta", "batch_size", "epochs", "seed")
 #: First-layer units whose weights the page shows as images.
@@ -256,9 +257,9 @@ class TrainingManager:
             "costs": list(COSTS),
             "inits": list(INITIALIZERS),
             "optimizers": [{"name": name, "eta": cls.default_eta} for name, cls in OPTIMIZERS.items()],
-            "defaults": {"dataset": "digits", "hidden": [32], "activation": "sigmoid", "cost": "cross_entropy",
-                         "init": "scaled_normal", "optimizer": "sgd", "eta": 0.5, "batch_size": 10, "epochs": 30,
-                         "seed": 0},
+            # bpnn train's defaults (a page-sized hidden layer); eta None: the optimizer's own
+            "defaults": {"dataset": "digits", **{k: SETTINGS[k].default for k in FIELDS if k != "dataset"},
+                         "hidden": [32]},
             "limits": self.limits.to_dict(),
         }
 
@@ -286,6 +287,8 @@ class TrainingManager:
                 raise TrainingRefused(422, f"{name} must be one of {', '.join(choices)}, got {values[name]!r}")
         for name in ("hidden", "epochs", "batch_size", "seed", "eta"):
             value = values[name]
+            if name == "eta" and value is None:      # the optimizer's own learning rate
+                continue
             items = value if name == "hidden" and isinstance(value, list) else [value]
             if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in items) or \
                     (name == "hidden" and not isinstance(value, list)):

@@ -70,6 +70,10 @@
     })[name] || name));
     fill($("f-optimizer"), opts.optimizers.map((o) => o.name));
     setForm(opts.defaults);
+    if (opts.defaults.eta == null) {       // no eta given: the chosen optimizer's own
+      const chosen = opts.optimizers.find((o) => o.name === opts.defaults.optimizer);
+      if (chosen) $("f-eta").value = String(chosen.eta);
+    }
     $("f-epochs").max = opts.limits.max_epochs;
     $("f-batch").max = opts.limits.max_batch_size;
     $("f-eta").max = opts.limits.max_eta;
