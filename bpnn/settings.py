@@ -400,6 +400,29 @@ def parse_setting(name: str, value: Any, where: str = "") -> Any:
         raise SettingError(f"{SETTINGS[key].flag}{place}: {err}") from None
 
 
+def read_toml(path: str | os.PathLike, where: str, error: type[Exception] = SettingError) -> dict[str, Any]:
+    """Parse a small TOML file (at most :data:`MAX_CONFIG_BYTES`); ``error`` naming ``where`` for any problem."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise error(f"{where} is larger than {MAX_CONFIG_BYTES // 1024} KiB; it should be a few lines of TOML")
+        return tomllib.loads(raw.decode("utf-8"))
+    except FileNotFoundError:
+        raise error(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{where} is a folder; give a .toml file") from None
+    except OSError as err:
+        raise error(f"{where}: {err.strerror or err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise error(f"{where} is not valid TOML: {err}") from None
+
+
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read settings from a TOML file.
 
@@ -412,27 +435,8 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     SettingError
         For a missing or malformed file, an unknown key or a bad value.
     """
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-
     where = f"config file {os.fspath(path)}"
-    try:
-        with open(path, "rb") as f:
-            text = f.read(MAX_CONFIG_BYTES + 1)
-        if len(text) > MAX_CONFIG_BYTES:
-            raise SettingError(f"{where} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a settings file is a few "
-                               f"lines of TOML")
-        document = tomllib.loads(text.decode("utf-8"))
-    except FileNotFoundError:
-        raise SettingError(f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise SettingError(f"{where} is a folder; give a .toml file") from None
-    except OSError as err:
-        raise SettingError(f"{where}: {err.strerror or err}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise SettingError(f"{where} is not valid TOML: {err}") from None
+    document = read_toml(path, where)
     flat: dict[str, Any] = {}
 
     def collect(table: Mapping[str, Any]) -> None:

@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from .settings import MAX_CONFIG_BYTES, RESUMABLE, Settings, SettingError, parse_setting
+from .settings import RESUMABLE, Settings, SettingError, parse_setting, read_toml
 
 __all__ = ["SweepSpec", "Trial", "load_spec", "run_trial", "run_sweep", "read_results", "summarize",
            "plot_results", "SweepError"]
@@ -196,26 +196,9 @@ def load_spec(path: str | os.PathLike | None = None, document: Mapping[str, Any]
     SweepError
         Naming the file, the key and the problem.
     """
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-
     where = Path(path) if path is not None else None
     if document is None:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_CONFIG_BYTES + 1)
-            if len(raw) > MAX_CONFIG_BYTES:
-                raise SweepError(f"sweep file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a sweep file is "
-                                 f"a few lines of TOML")
-            document = tomllib.loads(raw.decode("utf-8"))
-        except FileNotFoundError:
-            raise SweepError(f"sweep file {path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise SweepError(f"sweep file {path}: {err}") from None
-        except (tomllib.TOMLDecodeError, RecursionError) as err:
-            raise SweepError(f"sweep file {path} is not valid TOML: {err}") from None
+        document = read_toml(path, f"sweep file {path}", SweepError)
     unknown = set(document) - {"sweep", "settings", "grid", "random", "plot"}
     if unknown:
         raise _fail(where, f"unknown table(s) {sorted(unknown)}; use [sweep], [settings], [grid], [random], [plot]")
