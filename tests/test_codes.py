@@ -82,3 +82,16 @@ def test_the_e1_sweep_file_describes_onehot_and_binary_at_30_and_100_units():
     assert sizes == {("onehot", 30), ("binary", 30), ("onehot", 100), ("binary", 100)}
     net = sw.SweepSpec(name="x", recipe="s1").trial_settings(sw.Trial({"targets": "binary"}, 0))
     assert net.layers == [784, 30, 10] and net.targets == "binary"
+
+
+def test_the_web_api_answers_for_a_binary_code_model(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from bpnn.web.app import create_app
+
+    result = run(Settings(targets="binary", epochs=10, hidden=[32], out=str(tmp_path / "b.safetensors")))
+    client = TestClient(create_app(Predictor(bpnn.load(tmp_path / "b.safetensors"))))
+    X = bpnn.datasets.load("digits").test.X
+    body = client.post("/api/predict", json={"pixels": X[0].reshape(8, 8).tolist()}).json()
+    assert len(body["probabilities"]) == 10 and len(body["output"]) == 4
+    assert body["index"] == int(result.network.predict(X[:1])[0]) and body["label"] == body["classes"][body["index"]]

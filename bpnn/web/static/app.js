@@ -239,18 +239,21 @@
       layersEl.appendChild(box);
       return { spans, activation: layer.activation, scale };
     });
-    // the output layer, one labelled cell per class
+    // the output layer, one labelled cell per class (or per bit of an output code)
     const out = layers[layers.length - 1];
+    const perClass = out.size === classes.length;
     const box = document.createElement("div");
     box.className = "layer output";
     const title = document.createElement("h3");
-    title.textContent = `output layer: ${out.size} ${out.activation} units, one per class`;
+    title.textContent = perClass ? `output layer: ${out.size} ${out.activation} units, one per class`
+      : `output layer: ${out.size} ${out.activation} units, a binary code of the class (read as the nearest code word)`;
     const strip = document.createElement("div");
     strip.className = "cells labelled";
-    outputCells = classes.map((name, j) => {
+    const names = perClass ? classes : Array.from({ length: out.size }, (_, j) => `bit ${j + 1}`);
+    outputCells = names.map((name, j) => {
       const cell = document.createElement("span");
       cell.textContent = name;
-      cell.title = `class ${name}`;
+      cell.title = perClass ? `class ${name}` : name;
       cell.tabIndex = 0;
       cell.dataset.layer = String(layers.length);
       cell.dataset.unit = String(j);
@@ -260,6 +263,7 @@
     box.append(title, strip);
     layersEl.appendChild(box);
     outputCells.activation = out.activation;
+    outputCells.perClass = perClass;
     updateLegend(hidden.length ? hidden[0].activation : out.activation);
   }
 
@@ -324,8 +328,8 @@
       const cell = outputCells[j];
       cell.style.backgroundColor = heat(level);
       cell.classList.toggle("bright", level > 0.55);
-      cell.classList.toggle("top", j === data.index);
-      cell.title = `class ${data.classes[j]}: a = ${v.toFixed(3)}`;
+      cell.classList.toggle("top", outputCells.perClass && j === data.index);
+      cell.title = outputCells.perClass ? `class ${data.classes[j]}: a = ${v.toFixed(3)}` : `bit ${j + 1}: a = ${v.toFixed(3)}`;
     });
   }
 
@@ -396,7 +400,8 @@
     if (inspecting !== key) return;           // the pointer has moved on
     const top = drawWeights(inspectorCanvas, data.weights, data.shape);
     const isOutput = layer === cells.length + 1;
-    const name = isOutput ? `output unit ${unit} (class ${model.classes[unit]})` : `hidden layer ${layer}, unit ${unit}`;
+    const name = isOutput ? (outputCells && outputCells.perClass ? `output unit ${unit} (class ${model.classes[unit]})`
+      : `output unit ${unit} (bit ${unit + 1} of the code)`) : `hidden layer ${layer}, unit ${unit}`;
     const from = layer === 1 ? `the ${data.shape.join("x")} input pixels` : `the ${data.weights.length} units of ${layer === 2 ? "hidden layer 1" : `hidden layer ${layer - 1}`}`;
     const activation = !isOutput && lastHidden && lastHidden[layer - 1] ? ` · a = ${lastHidden[layer - 1][unit].toFixed(3)} now` : "";
     inspectorCaption.textContent = `${name}: its ${data.weights.length} weights from ${from} ` +
