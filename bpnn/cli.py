@@ -618,7 +618,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = sw.load_spec(args.spec)
     out = Path(args.out or Path("sweeps") / spec.name)
     trials = spec.trials()
-    done = {r["key"] for r in sw.read_results(out / "results.jsonl")}
+    done = {r["key"] for r in sw.read_results(out / "results.jsonl") if not r.get("error")}
     if args.dry_run:
         for trial in trials:
             state = "done" if trial.key in done else "to run"

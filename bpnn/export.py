@@ -144,6 +144,10 @@ def export_onnx(model: Any, path: str | os.PathLike | None = None) -> Any:
     onnx, helper, numpy_helper = _onnx()
     trained = _as_model(model)
     net = trained.network
+    if net.code is not None:
+        raise ValueError(f"{net!r} reads its {net.code.n_classes} classes from a {net.code.name} output code "
+                         f"(nearest code word), which the ONNX export does not write yet; export a one-hot model "
+                         f"(bpnn train without --targets binary)")
     dtype = net.dtype
     elem = helper.np_dtype_to_tensor_dtype(dtype)
     g = _Graph(helper, numpy_helper, dtype)

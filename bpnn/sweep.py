@@ -27,7 +27,8 @@ one).  Each finished trial is appended by the client to ``results.jsonl`` in
 the output folder, one JSON record with the settings, seed, metrics, timings,
 host and error (if any); running the same sweep again skips the trials whose
 records are there, so a sweep survives Ctrl-C, a crash or a lost worker and
-resumes.  A trial that raises is recorded with its error and the others go on.
+resumes.  A trial that raises is recorded with its error and the others go on;
+the next run tries it again (its newest record counts).
 
 Trials run on Dask: by default a :class:`distributed.LocalCluster` with one
 worker process per core and one BLAS thread per worker; ``scheduler=
@@ -271,6 +272,7 @@ def run_trial(recipe: str | None, values: dict[str, Any], seed: int, threads: in
             spec = SweepSpec(name="trial", recipe=recipe)
             trial = Trial(values, seed)
             settings = spec.trial_settings(trial)
+            record["settings"] = settings.to_dict()        # every setting the trial ran with
             if values.get(BASELINE_AXIS):
                 from .baselines import run_baseline
 
@@ -367,7 +369,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, scheduler: str | N
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
     trials = spec.trials()
-    done = {r["key"] for r in read_results(results)}
+    done = {r["key"] for r in read_results(results) if not r.get("error")}     # failed trials run again
     todo = [t for t in trials if t.key not in done]
     if todo:
         client, cluster = _client(scheduler, workers)
@@ -394,7 +396,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, scheduler: str | N
             client.close()
             if cluster is not None:
                 cluster.close()
-    by_key = {r["key"]: r for r in read_results(results)}
+    by_key = {r["key"]: r for r in read_results(results)}       # a trial's newest record counts
     return [by_key[t.key] for t in trials if t.key in by_key]
 
 

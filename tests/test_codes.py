@@ -95,3 +95,6 @@ def test_the_web_api_answers_for_a_binary_code_model(tmp_path):
     body = client.post("/api/predict", json={"pixels": X[0].reshape(8, 8).tolist()}).json()
     assert len(body["probabilities"]) == 10 and len(body["output"]) == 4
     assert body["index"] == int(result.network.predict(X[:1])[0]) and body["label"] == body["classes"][body["index"]]
+    onnx = pytest.importorskip("onnx")   # noqa: F841  (the export refuses a code model rather than write a wrong graph)
+    with pytest.raises(ValueError, match="output code"):
+        bpnn.export_onnx(bpnn.load(tmp_path / "b.safetensors"), tmp_path / "b.onnx")

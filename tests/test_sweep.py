@@ -82,7 +82,12 @@ def test_a_failing_trial_is_recorded_and_the_sweep_completes(tmp_path, capsys):
     good = next(r for r in records if r["values"]["dataset"] == "digits")
     assert "DataError" in bad["error"] and "/no/such/folder" in bad["error"]
     assert good["error"] is None and good["metrics"]["test_accuracy"] > 0.5
+    assert good["settings"]["dataset"] == "digits" and good["settings"]["epochs"] == 3   # every setting recorded
     assert "failed" in capsys.readouterr().err
+    # the next run tries the failed trial again (and only that one); its newest record counts
+    assert main(["sweep", str(spec_path), "--out", str(out), "--workers", "1", "--quiet"]) == 1
+    records = sw.read_results(out / "results.jsonl")
+    assert len(records) == 3 and [r["values"]["dataset"] for r in records].count("digits") == 1
 
 
 def test_a_bad_sweep_file_fails_before_anything_runs(tmp_path):
