@@ -247,16 +247,31 @@ class Setting:
 _D, _M, _T, _E, _OUT = "data", "model", "training", "early stopping", "output"
 
 
-def _hyperparameter_settings() -> list[Setting]:
-    """One setting per hyper-parameter that an optimizer, schedule or activation declares."""
-    owners: dict[str, list[tuple[str, type, Any]]] = {}
-    families = [(_T, OPTIMIZERS), (_T, {n: c for n, c in SCHEDULES.items() if n != "constant"}),
-                (_M, {n: ACTIVATIONS[n] for n in TRAINABLE})]
-    for group, family in families:
-        for name, cls in family.items():
+#: The classes whose constructors declare hyper-parameters, by the setting that chooses among them.
+RULES: dict[str, dict[str, type]] = {
+    "optimizer": dict(OPTIMIZERS),
+    "schedule": {n: c for n, c in SCHEDULES.items() if n != "constant"},
+    "activation": {n: ACTIVATIONS[n] for n in TRAINABLE},
+}
+
+
+def hyperparameter_owners() -> dict[str, list[tuple[type, Any]]]:
+    """Each hyper-parameter the :data:`RULES` declare (η aside, which is a setting of its own), with the
+    classes that declare it and their defaults, in declaration order."""
+    owners: dict[str, list[tuple[type, Any]]] = {}
+    for family in RULES.values():
+        for cls in family.values():
             for param, default in cls.param_defaults().items():
                 if param != "eta":
-                    owners.setdefault(param, []).append((group, cls, default))
+                    owners.setdefault(param, []).append((cls, default))
+    return owners
+
+
+def _hyperparameter_settings() -> list[Setting]:
+    """One setting per hyper-parameter that an optimizer, schedule or activation declares."""
+    groups = {cls: (_M if owner == "activation" else _T) for owner, family in RULES.items() for cls in family.values()}
+    owners = {param: [(groups[cls], cls, default) for cls, default in entries]
+              for param, entries in hyperparameter_owners().items()}
     settings = []
     for param, entries in owners.items():
         group, cls, default = entries[0]
@@ -368,11 +383,9 @@ def _declare() -> dict[str, Setting]:
 SETTINGS: dict[str, Setting] = _declare()
 
 #: The hyper-parameters each optimizer, schedule and activation name declares (from the classes).
-_OWNED = {
-    "optimizer": {n: set(c.param_defaults()) - {"eta"} for n, c in OPTIMIZERS.items()},
-    "schedule": {n: set(c.param_defaults()) for n, c in SCHEDULES.items()} | {"none": set()},
-    "activation": {n: set(ACTIVATIONS[n].param_defaults()) for n in TRAINABLE},
-}
+_OWNED = {owner: {n: set(c.param_defaults()) - {"eta"} for n, c in family.items()}
+          for owner, family in RULES.items()}
+_OWNED["schedule"]["none"] = set()
 
 #: The largest settings or sweep file read (bytes): a few lines of TOML, with room to spare.
 MAX_CONFIG_BYTES = 1 << 20

@@ -60,12 +60,10 @@ from .experiment import build_network, make_optimizer, make_schedule
 from .model import TrainedModel
 from .nn import _validation
 from .nn._keywords import did_you_mean
-from .nn.activations import ACTIVATIONS, TRAINABLE
-from .nn.optimizers import OPTIMIZERS
-from .nn.schedules import SCHEDULES
+from .nn.activations import ACTIVATIONS
 from .nn.training import Callback
 from .preprocessing import Preprocessing
-from .settings import SETTINGS, Settings, SettingError
+from .settings import SETTINGS, Settings, SettingError, hyperparameter_owners
 
 __all__ = ["BPNNClassifier", "BPNNRegressor"]
 
@@ -84,11 +82,7 @@ def _declared_hyperparameters() -> dict[str, str]:
     """Estimator parameter -> setting, for every hyper-parameter the optimizers, schedules and
     activations declare (not η), in settings order; a name scikit-learn reserves gets its owner's
     name in front (leaky ReLU's ``alpha`` is ``leaky_relu_alpha``)."""
-    owners: dict[str, str] = {}
-    for family in (OPTIMIZERS.values(), SCHEDULES.values(), (ACTIVATIONS[n] for n in TRAINABLE)):
-        for cls in family:
-            for name in cls.param_defaults():
-                owners.setdefault(name, cls.name)
+    owners = {name: entries[0][0].name for name, entries in hyperparameter_owners().items()}
     return {(f"{owners[name]}_{name}" if name in _RESERVED else name): name
             for name in SETTINGS if name in owners and name not in ("eta", "epochs")}
 
