@@ -460,17 +460,12 @@ def fit(
             reference = None
             w_order = None if weights is None else (weights if batches.full_batch else weights[order])
             for b, (rows, xb, yb) in enumerate(batches(order), start=1):
-                if w_order is None:
-                    step(xb, yb, Z_epoch[rows], A_epoch[rows])
-                else:
-                    step(xb, yb, Z_epoch[rows], A_epoch[rows], w_order[rows])
-                if reference is None:       # the loss before the first step of the epoch
-                    if history.records:
-                        reference = history.records[0].loss
-                    elif w_order is None:
-                        reference = net.cost.value(Z_epoch[rows], A_epoch[rows], yb)
-                    elif w_order[rows].any():
-                        reference = net.cost.value(Z_epoch[rows], A_epoch[rows], yb, w_order[rows])
+                wb = None if w_order is None else w_order[rows]
+                step(xb, yb, Z_epoch[rows], A_epoch[rows], wb)
+                # the loss before the first step of the epoch (of the first batch that carries weight)
+                if reference is None and (history.records or wb is None or wb.any()):
+                    reference = (history.records[0].loss if history.records
+                                 else net.cost.value(Z_epoch[rows], A_epoch[rows], yb, wb))
                 for cb in batch_callbacks:
                     cb.on_batch_end(net, b, batches.n_batches)
             targets = Y if batches.full_batch else np.take(Y, order, axis=0)
