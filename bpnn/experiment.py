@@ -178,7 +178,28 @@ def build_network(settings: Settings, sizes: Sequence[int], code=None) -> Networ
     return Network(list(sizes), activation=get_activation(settings.activation, **hidden_params),
                    output_activation=get_activation(output, **hidden_params), cost=settings.cost,
                    init=settings.init, dtype=settings.dtype, seed=settings.seed, dropout=settings.dropout,
-                   code=code)
+                   input_dropout=settings.input_dropout, code=code)
+
+
+def make_augmentation(settings: Settings, ds):
+    """The training-time augmentation the settings describe for data set ``ds`` (None for none)."""
+    from .augment import parse_augment
+
+    if settings.augment == "none":
+        return None
+    shape = ds.preprocessing.image_shape
+    if shape is None or len(shape) != 2:
+        raise SettingError(f"--augment moves images, but {ds.name} has no 2-D image shape; drop --augment")
+    if settings.standardize == "feature":
+        raise SettingError("--augment moves pixels, so per-pixel standardisation no longer fits them; use "
+                           "--standardize global or none with --augment")
+    fill = 0.0
+    if settings.standardize == "global":       # the paper's 0, standardised like every pixel
+        fill = float(ds.preprocessing.standardize_inputs(np.zeros((1, 1), settings.dtype))[0, 0])
+    try:
+        return parse_augment(settings.augment, shape, fill, digits=ds.name in ("mnist", "digits"))
+    except ValueError as err:
+        raise SettingError(f"--augment: {err}") from None
 
 
 def make_optimizer(settings: Settings):
@@ -446,7 +467,7 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
             net.fit(ds.train.X, y_train, epochs=settings.epochs, batch_size=settings.batch_size,
                     optimizer=optimizer, lmbda=settings.l2, max_norm=settings.max_norm,
                     validation_data=validation, callbacks=run_callbacks, schedule=schedule,
-                    initial_epoch=initial_epoch, history=history)
+                    initial_epoch=initial_epoch, history=history, augment=make_augmentation(settings, ds))
     except KeyboardInterrupt:
         # the file can already be in place while its writer has not returned yet
         # (Ctrl-C between the rename and the bookkeeping), so look on disk too

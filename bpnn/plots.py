@@ -8,6 +8,8 @@ on servers and in notebooks alike).
 * :func:`confusion_matrix`: a heat map of true vs predicted classes;
 * :func:`misclassified`: a gallery of wrongly classified images with their
   predicted and true labels;
+* :func:`augmented_samples`: training images beside versions of them as a
+  training-time augmentation makes them;
 * :func:`first_layer_weights`: every first-layer unit's incoming weights drawn
   as an image of the input's shape (28x28 or 8x8).
 """
@@ -20,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["learning_curves", "confusion_matrix", "misclassified", "first_layer_weights"]
+__all__ = ["learning_curves", "confusion_matrix", "misclassified", "first_layer_weights", "augmented_samples"]
 
 
 def _figure(width: float, height: float):
@@ -170,6 +172,38 @@ def misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, cl
         ax.set_title(f"pred {label}\ntrue {classes[y_true[i]]}", fontsize=8, color="firebrick")
     total = int(np.count_nonzero(np.asarray(y_true) != np.asarray(y_pred)))
     fig.suptitle(title or f"misclassified: {n} of {total} shown (predicted / true)", fontsize=10)
+    return _save(fig, path)
+
+
+def augmented_samples(grid: np.ndarray, labels: Sequence[str], path: str | os.PathLike,
+                      title: str | None = None) -> Path:
+    """One row per training image: the image, then the versions the network trains on.
+
+    Parameters
+    ----------
+    grid : ndarray, shape (n, 1 + variants, rows, cols)
+        :func:`bpnn.augment.sample_grid`'s result (values in [0, 1]).
+    labels : sequence of str, length n
+        Each row's class name.
+    """
+    n, v = grid.shape[:2]
+    fig = _figure(0.9 * v + 0.4, 0.95 * n + 0.5)
+    axes = np.asarray(fig.subplots(n, v, squeeze=False))
+    for i in range(n):
+        for j in range(v):
+            ax = axes[i, j]
+            ax.imshow(grid[i, j], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(str(labels[i]), rotation=0, ha="right", va="center", fontsize=9)
+                for side in ax.spines.values():
+                    side.set_edgecolor("tab:blue")
+                    side.set_linewidth(2)
+    axes[0, 0].set_title("original", fontsize=8)
+    if v > 1:
+        axes[0, 1].set_title("augmented", fontsize=8, loc="left")
+    fig.suptitle(title or "training images and augmented versions", fontsize=10)
     return _save(fig, path)
 
 

@@ -117,6 +117,27 @@ def _dataset(value: Any) -> str:
     return name
 
 
+def _augment(value: Any) -> str:
+    """A ``--augment`` value checked (:func:`bpnn.augment.parse_augment`): a preset name as is, else
+    its pairs in canonical form."""
+    from .augment import PRESETS, describe, parse_augment
+
+    if value is None or value is False:
+        return "none"
+    if isinstance(value, dict):
+        text = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.lower() in PRESETS:
+            return text.lower()
+    else:
+        raise SettingError(f"expected a preset name or key=value pairs, got {value!r}")
+    try:
+        return describe(parse_augment(text))
+    except ValueError as err:
+        raise SettingError(str(err)) from None
+
+
 def _boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -339,6 +360,8 @@ def _declare() -> dict[str, Setting]:
                 choices=tuple(INITIALIZERS)),
         Setting("dropout", 0.0, number(float, 0.0, maximum=0.99), "dropout probability after every hidden layer",
                 _M, metavar="P"),
+        Setting("input_dropout", 0.0, number(float, 0.0, maximum=0.99), "dropout probability of the inputs "
+                "(pixels) while training", _M, metavar="P"),
         Setting("dtype", "float32", _choice(("float32", "float64")), "floating-point type", _M,
                 choices=("float32", "float64")),
         Setting("seed", 0, number(int, 0), "seed of the initial weights, the shuffling and dropout", _M,
@@ -357,6 +380,10 @@ def _declare() -> dict[str, Setting]:
         Setting("targets", "onehot", _choice(("onehot", "soft", "binary")), "target vectors: one-hot (1/0), soft "
                 "(0.9/0.1), or binary: the class index as a log2(k)-bit code on that many output units, read "
                 "back as the nearest code word", _T, choices=("onehot", "soft", "binary")),
+        Setting("augment", "none", _augment, "training-time augmentation: a preset (none, light, affine, "
+                "elastic, fashion), key=value pairs of shift, rotation, scale, shear, elastic, sigma, flip "
+                "(e.g. shift=2,rotation=10), or a preset with changes (light,elastic=1); 'bpnn augment' shows "
+                "samples", _T, metavar="PRESET|K=V,..."),
         Setting("patience", None, number(int, 1, allow_none=True), "stop after this many checks without "
                 "improvement (enables early stopping)", _E, metavar="N"),
         Setting("monitor", "val_loss", _choice(("val_loss", "val_accuracy")), "what early stopping watches", _E,
@@ -595,7 +622,8 @@ class Settings(Mapping[str, Any]):
         SettingError
             A hyper-parameter given for a rule that does not have it
             (``--mu`` with adam), ``layers`` with fewer than 2 sizes,
-            early-stopping options without ``--patience``.
+            early-stopping options without ``--patience``, ``flip`` in the
+            augmentation of digits.
         """
         for owner, table in _OWNED.items():
             chosen = self[owner]
@@ -609,6 +637,13 @@ class Settings(Mapping[str, Any]):
             raise SettingError(f"--layers needs at least an input and an output size, got {self.layers}")
         if self.patience is None and (self.eval_every != 1 or self.monitor != "val_loss"):
             raise SettingError("--eval-every and --monitor belong to early stopping; also give --patience")
+        if self.augment != "none" and str(self.dataset).lower() in ("mnist", "digits"):
+            from .augment import parse_augment
+
+            try:
+                parse_augment(self.augment, digits=True)
+            except ValueError as err:
+                raise SettingError(f"--augment: {err}") from None
 
     def params_of(self, owner: str) -> dict[str, Any]:
         """The hyper-parameters given for the chosen ``owner`` (``"optimizer"``, ``"schedule"``,

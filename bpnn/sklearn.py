@@ -69,7 +69,8 @@ __all__ = ["BPNNClassifier", "BPNNRegressor"]
 
 #: estimator parameter -> bpnn setting, for those that are settings
 _AS_SETTING = {"hidden_layer_sizes": "hidden", "activation": "activation", "output_activation": "output",
-               "cost": "cost", "init": "init", "dropout": "dropout", "dtype": "dtype", "optimizer": "optimizer",
+               "cost": "cost", "init": "init", "dropout": "dropout", "input_dropout": "input_dropout",
+               "dtype": "dtype", "optimizer": "optimizer",
                "eta": "eta", "max_iter": "epochs", "batch_size": "batch_size", "alpha": "l2", "max_norm": "max_norm",
                "schedule": "schedule", "standardize": "standardize"}
 
@@ -90,7 +91,8 @@ def _declared_hyperparameters() -> dict[str, str]:
 #: the hyper-parameters the optimizers, schedules and activations declare (None: the class's default)
 _HYPERPARAMETERS = _declared_hyperparameters()
 #: parameters that shape the network: warm_start continues only while they stay the same
-_ARCHITECTURE = ("hidden_layer_sizes", "activation", "output_activation", "cost", "dropout", "dtype",
+_ARCHITECTURE = ("hidden_layer_sizes", "activation", "output_activation", "cost", "dropout", "input_dropout",
+                 "dtype",
                  *(p for p, s in _HYPERPARAMETERS.items() if s in ACTIVATIONS["leaky_relu"].param_defaults()))
 _SKLEARN_META = "sklearn"
 
@@ -126,6 +128,7 @@ def _common_params(cost: str, activation: str, optimizer: str) -> dict[str, Any]
         "cost": cost,
         "init": _default("init"),
         "dropout": _default("dropout"),
+        "input_dropout": _default("input_dropout"),
         "max_norm": _default("max_norm"),
         "alpha": _default("l2"),
         "optimizer": optimizer,
@@ -555,6 +558,8 @@ class BPNNClassifier(ClassifierMixin, _BPNNBase):
         ``normal``, ``scaled_normal``, ``uniform``, ``glorot_uniform``, ``glorot_normal``, ``he_normal``.
     dropout : float, default 0.0
         Dropout probability after every hidden layer.
+    input_dropout : float, default 0.0
+        Dropout probability of the inputs (a Dropout layer before the first).
     max_norm : float, optional
     alpha : float, default 0.0
         L2 λ (bpnn's ``l2``): the cost gains (λ/2n) Σ W², n the total sample weight.

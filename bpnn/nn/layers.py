@@ -209,7 +209,9 @@ class Dropout(Layer):
     """Inverted dropout: during training each unit is kept with probability
     ``1 - p`` and scaled by ``1/(1 - p)``; at inference it is the identity.
 
-    The mask is drawn from the network's ``numpy.random.Generator``.
+    The mask is drawn from the network's ``numpy.random.Generator``.  Placed
+    first, before the first Dense layer, it is input dropout: each pixel is
+    dropped with probability ``p`` (Srivastava et al. 2014 use p = 0.2).
     """
 
     def __init__(self, p: float) -> None:
@@ -242,7 +244,7 @@ class Dropout(Layer):
         return A * mask
 
     def backward(self, grad):
-        if self._mask is None:
+        if self._mask is None or grad is None:   # None: nothing below needs ∂C/∂A (input dropout)
             return grad
         grad *= self._mask
         return grad

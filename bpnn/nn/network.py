@@ -103,6 +103,9 @@ class Network:
         a fresh seed and records it in :attr:`seed`.
     dropout : float, default 0.0
         With sizes, insert ``Dropout(dropout)`` after every hidden layer.
+    input_dropout : float, default 0.0
+        With sizes, insert ``Dropout(input_dropout)`` before the first layer:
+        each input is dropped with this probability while training.
     code : OutputCode, optional
         How classes are written on the output units (see :mod:`bpnn.nn.codes`);
         default one unit per class, read by ``argmax``.  With a code, ``y``
@@ -139,6 +142,7 @@ class Network:
         seed: int | np.random.Generator | None = None,
         dropout: float = 0.0,
         code: OutputCode | None = None,
+        input_dropout: float = 0.0,
     ) -> None:
         self.dtype = _validation.check_dtype(dtype)
         get_initializer(init)
@@ -146,10 +150,11 @@ class Network:
         self.rng, self.seed = _resolve_seed(seed)
         layers = list(layers)
         if layers and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in layers):
-            self.layers = self._layers_from_sizes(layers, activation, output_activation, dropout)
+            self.layers = self._layers_from_sizes(layers, activation, output_activation, dropout, input_dropout)
         elif layers and all(isinstance(layer, Layer) for layer in layers):
-            if dropout:
-                raise ValueError("dropout= applies to layer sizes; with explicit layers add Dropout(p) layers")
+            if dropout or input_dropout:
+                raise ValueError("dropout= and input_dropout= apply to layer sizes; with explicit layers add "
+                                 "Dropout(p) layers")
             self.layers = layers
         else:
             raise ValueError(
@@ -173,12 +178,12 @@ class Network:
 
     # -- construction -------------------------------------------------------
     @staticmethod
-    def _layers_from_sizes(sizes, activation, output_activation, dropout) -> list[Layer]:
+    def _layers_from_sizes(sizes, activation, output_activation, dropout, input_dropout=0.0) -> list[Layer]:
         if len(sizes) < 2 or any(n < 1 for n in sizes):
             raise ValueError(f"layer sizes must be at least two positive integers like [784, 100, 10], got {sizes!r}")
         hidden = get_activation(activation)
         output = get_activation(output_activation) if output_activation is not None else hidden
-        layers: list[Layer] = []
+        layers: list[Layer] = [Dropout(input_dropout)] if input_dropout else []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = i == len(sizes) - 2
             layers.append(Dense(n_in, n_out, output if last else type(hidden)(**vars(hidden))))
@@ -199,9 +204,14 @@ class Network:
                     )
                 width = layer.n_out
             elif isinstance(layer, Dropout):
-                if width is None:
-                    raise ValueError("a Dropout layer cannot come first; put it after a Dense layer")
-                layer.n_in = layer.n_out = width
+                if width is None:               # input dropout: as wide as the first Dense layer's input
+                    following = next((l for l in self.layers[i:] if isinstance(l, Dense)), None)
+                    if i != 0 or not isinstance(following, Dense) or following is not self.layers[1]:
+                        raise ValueError("one Dropout layer may come first (input dropout), directly before a "
+                                         "Dense layer")
+                    layer.n_in = layer.n_out = following.n_in
+                else:
+                    layer.n_in = layer.n_out = width
             else:
                 raise ValueError(f"unsupported layer {layer!r}; use Dense and Dropout")
         if len(set(map(id, self.layers))) != len(self.layers):

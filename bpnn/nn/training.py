@@ -30,10 +30,12 @@ backpropagation's 1/m, which saves the optimizer a pass over the parameters.
 from __future__ import annotations
 
 import math
+import queue
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -48,6 +50,10 @@ __all__ = ["fit", "History", "EpochRecord", "Callback", "EpochLog", "format_epoc
 
 #: rows gathered per np.take call when batches are small (batch size 10: 25 batches at once)
 GATHER_ROWS = 256
+#: rows per block handed to an ``augment`` function (fewer, larger calls)
+AUGMENT_ROWS = 1024
+#: blocks an ``augment`` producer thread may hold ready ahead of training
+AUGMENT_AHEAD = 2
 #: training stops with a DivergenceError when an epoch's loss exceeds this many
 #: times the first loss measured (before the first step of the run)
 DIVERGENCE_FACTOR = 1e4
@@ -240,22 +246,35 @@ class BatchIterator:
     batches per call (:data:`GATHER_ROWS` rows), so a batch of 10 costs no
     separate NumPy call.  A full batch is ``X`` and ``Y`` themselves.
 
+    With ``augment``, each block of :data:`AUGMENT_ROWS` gathered rows is
+    passed through ``augment(X_block, rng)`` in a background thread, which
+    keeps up to :data:`AUGMENT_AHEAD` blocks ready while the training step
+    runs: the transformed inputs of the next batches are made while the
+    matrix products of this one run.  ``rng`` is one generator per epoch,
+    used by that thread only, block after block in order, so the result does
+    not depend on thread timing.
+
     Parameters
     ----------
     X : ndarray, shape (n, n_inputs)
     Y : ndarray, shape (n, n_outputs)
     batch_size : int or None
         m; None (or >= n) for the full batch.
+    augment : callable, optional
+        ``augment(X_block, rng) -> ndarray`` of the same shape and dtype;
+        ``X_block`` is a fresh copy it may change in place.
     """
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, batch_size: int | None) -> None:
+    def __init__(self, X: np.ndarray, Y: np.ndarray, batch_size: int | None,
+                 augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None) -> None:
         self.X, self.Y = X, Y
         self.n = X.shape[0]
         self.m = self.n if batch_size is None else min(batch_size, self.n)
         self.full_batch = self.m == self.n
         self.n_batches = -(-self.n // self.m)
-        self.per_gather = max(1, GATHER_ROWS // self.m)
-        if not self.full_batch:
+        self.augment = augment
+        self.per_gather = max(1, (AUGMENT_ROWS if augment else GATHER_ROWS) // self.m)
+        if not self.full_batch and augment is None:
             rows = self.m * self.per_gather
             self.x_buf = np.empty((rows, X.shape[1]), X.dtype)
             self.y_buf = np.empty((rows, Y.shape[1]), Y.dtype)
@@ -264,8 +283,13 @@ class BatchIterator:
         """This epoch's row order: a permutation drawn from ``rng``, or 0..n-1."""
         return rng.permutation(self.n) if shuffle and not self.full_batch else np.arange(self.n)
 
-    def __call__(self, order: np.ndarray):
-        """Yield ``(rows, X_batch, Y_batch)``, ``rows`` the slice of ``order`` the batch holds."""
+    def __call__(self, order: np.ndarray, rng: np.random.Generator | None = None):
+        """Yield ``(rows, X_batch, Y_batch)``, ``rows`` the slice of ``order`` the batch holds.
+
+        ``rng`` drives ``augment`` (required with it)."""
+        if self.augment is not None:
+            yield from self._augmented(order, rng)
+            return
         if self.full_batch:
             yield slice(0, self.n), self.X, self.Y
             return
@@ -278,6 +302,61 @@ class BatchIterator:
                 np.take(self.X, idx, axis=0, out=self.x_buf[:idx.shape[0]], mode="clip")
                 np.take(self.Y, idx, axis=0, out=self.y_buf[:idx.shape[0]], mode="clip")
             yield slice(start, start + k), self.x_buf[j:j + k], self.y_buf[j:j + k]
+
+    def _blocks(self, order: np.ndarray, rng: np.random.Generator):
+        """``(start, X_block, Y_block)`` of augmented rows, block after block in ``order``."""
+        block = self.n if self.full_batch else self.m * self.per_gather
+        for start in range(0, self.n, block):
+            idx = order[start:start + block]
+            xb = np.take(self.X, idx, axis=0)
+            out = self.augment(xb, rng)
+            if out.shape != xb.shape or out.dtype != xb.dtype:
+                raise ValueError(f"augment must return an array of shape {xb.shape} and dtype {xb.dtype}, "
+                                 f"got {out.shape} {out.dtype}")
+            yield start, out, np.take(self.Y, idx, axis=0)
+
+    def _augmented(self, order: np.ndarray, rng: np.random.Generator | None):
+        if rng is None:
+            raise ValueError("BatchIterator with augment needs rng")
+        ready: queue.Queue = queue.Queue(maxsize=AUGMENT_AHEAD)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for item in self._blocks(order, rng):
+                    while not stop.is_set():
+                        try:
+                            ready.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                ready.put(None)
+            except BaseException as err:  # handed to the training thread, raised there
+                ready.put(err)
+
+        producer = threading.Thread(target=produce, name="bpnn-augment", daemon=True)
+        producer.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                start, xb, yb = item
+                for j in range(0, xb.shape[0], self.m):
+                    k = min(self.m, xb.shape[0] - j)
+                    yield slice(start + j, start + j + k), xb[j:j + k], yb[j:j + k]
+        finally:
+            stop.set()
+            while producer.is_alive():      # unblock a producer waiting to put
+                try:
+                    ready.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            producer.join()
 
 
 class TrainingStep:
@@ -365,6 +444,7 @@ def fit(
     history: History | None = None,
     optimizer_options: Mapping[str, float] | None = None,
     sample_weight: np.ndarray | None = None,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> History:
     """Train ``net`` by mini-batch gradient descent and backpropagation.
 
@@ -442,7 +522,9 @@ def fit(
         callbacks.append(EpochLog(epochs, every=1 if verbose is True else int(verbose)))
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
 
-    batches = BatchIterator(X, Y, batch_size)
+    if augment is not None and not callable(augment):
+        raise ValueError(f"augment must be a function augment(X, rng) -> X, got {augment!r}")
+    batches = BatchIterator(X, Y, batch_size, augment)
     step = TrainingStep(net, opt)
     # The output layer writes every row's Z^L and A^L of the epoch here, in
     # place; the epoch's loss and accuracy are then computed once, vectorised.
@@ -456,10 +538,12 @@ def fit(
             start_time = time.perf_counter()
             opt.eta = sched(epoch, opt.initial_eta)
             order = batches.order(net.rng, shuffle)
+            # augmentation draws from a generator of its own, seeded from net.rng (only when augmenting)
+            aug_rng = None if augment is None else np.random.Generator(np.random.PCG64(net.rng.integers(2**63)))
             snapshot = net.flat_params.copy()
             reference = None
             w_order = None if weights is None else (weights if batches.full_batch else weights[order])
-            for b, (rows, xb, yb) in enumerate(batches(order), start=1):
+            for b, (rows, xb, yb) in enumerate(batches(order, aug_rng), start=1):
                 wb = None if w_order is None else w_order[rows]
                 step(xb, yb, Z_epoch[rows], A_epoch[rows], wb)
                 # the loss before the first step of the epoch (of the first batch that carries weight)
