@@ -31,6 +31,7 @@ __all__ = [
     "Settings",
     "run",
     "export_onnx",
+    "Augmentation",
     "BpnnError",
     "DataError",
     "DivergenceError",
@@ -43,12 +44,13 @@ __all__ = [
 # Submodules that pull in the tool's libraries (pooch, scikit-learn, matplotlib,
 # Pillow) are imported on first use, so ``import bpnn`` stays NumPy-only.
 _LAZY_SUBMODULES = {"datasets", "callbacks", "metrics", "plots", "imageprep", "recipes", "settings",
-                    "experiment", "predictor", "limits", "sklearn", "export", "sweep", "baselines"}
+                    "experiment", "predictor", "limits", "sklearn", "export", "sweep", "baselines", "augment",
+                    "segmentation"}
 #: the core's modules, reachable as ``bpnn.optimizers`` etc. (they live in ``bpnn.nn``)
 _CORE_MODULES = {"activations", "costs", "initializers", "layers", "network", "optimizers", "schedules",
                  "training", "gradcheck", "reference", "tracing", "diagnostics"}
 #: names of the experiment layer, imported on first use
-_LAZY_NAMES = {"Settings": "settings", "run": "experiment", "export_onnx": "export"}
+_LAZY_NAMES = {"Settings": "settings", "run": "experiment", "export_onnx": "export", "Augmentation": "augment"}
 
 
 def __getattr__(name: str):

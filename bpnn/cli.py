@@ -144,15 +144,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    predict = commands.add_parser("predict", help="classify your own images (PNG, JPEG) or .npy arrays")
+    predict = commands.add_parser(
+        "predict", help="read your own images (PNG, JPEG): a digit or a whole number; or .npy arrays",
+        description="Read images with a model. With a model of 28x28 digits (MNIST), an image holding several "
+                    "digits is read as a number: it is cut into digits (connected ink, broken digits joined, "
+                    "touching ones cut where the network reads the pieces best), each prepared MNIST-style; up "
+                    "to 32 digits, in lines read top to bottom. Other models (Fashion-MNIST, the 8x8 digits) "
+                    "read each image as one item, as --single does. A .npy array holds prepared inputs (or one "
+                    "grey picture, read as one item).")
     predict.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     predict.add_argument("files", metavar="FILE", nargs="+", help="images (PNG, JPEG, ...) or .npy arrays")
     predict.add_argument("--top", type=_type(positive_int, "top"), default=3, metavar="K",
-                         help="show the K most likely classes [default: 3]")
+                         help="show the K most likely classes of a one-digit answer [default: 3]")
     predict.add_argument("--json", action="store_true",
-                         help='one JSON object per input: {"file", "label", "index", "probabilities"}')
-    predict.add_argument("--show", metavar="DIR", help="save each prepared input image (as the network sees it) "
-                         "to this folder")
+                         help='one JSON object per input: {"file", "label" (the number read), "digits": [{"label", '
+                              '"index", "probabilities", "box": {"x", "y", "width", "height"}, "line"}, ...], '
+                              '"size", "segmented", and "index", "probabilities" of the first digit}')
+    predict.add_argument("--show", metavar="DIR", help="save to this folder what the network sees: the image with "
+                         "a box and label per digit (NAME.boxes.png), and each prepared input, 28x28 for one digit "
+                         "(NAME.prepared.png) or enlarged for each digit of a number (NAME.digit-K.png)")
+    predict.add_argument("--single", action="store_true",
+                         help="read each image as one digit, even when it holds several")
     predict.set_defaults(handler=cmd_predict)
 
     report = commands.add_parser("report", help="write plots and metrics of a model to a folder")
@@ -268,6 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("model", metavar="MODEL", help=_MODEL_HELP + " (or by BPNNClassifier.save)")
     export.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
     export.set_defaults(handler=cmd_export)
+
+    augment = commands.add_parser("augment", help="show what --augment does: training images and augmented versions",
+                                  description="Write a grid of training images, each followed by versions of it "
+                                  "made by the augmentation that 'bpnn train --augment' would use.")
+    for name in ("dataset", "data_dir", "augment", "seed"):
+        setting = SETTINGS[name]
+        augment.add_argument(setting.flag, dest=name, type=_type(setting.parse, name), default=argparse.SUPPRESS,
+                             metavar=_metavar(setting), help=_help(setting))
+    augment.add_argument("--images", type=_type(positive_int, "images"), default=8, metavar="N",
+                         help="training images, one per row (at most 64) [default: 8]")
+    augment.add_argument("--variants", type=_type(positive_int, "variants"), default=8, metavar="V",
+                         help="augmented versions of each (at most 32) [default: 8]")
+    augment.add_argument("--out", required=True, metavar="PNG", help="the image file to write")
+    augment.set_defaults(handler=cmd_augment)
 
     recipes = commands.add_parser("recipes", help="list the named recipes, or print one as TOML")
     recipes.add_argument("name", nargs="?", metavar="NAME", help="a recipe to print as TOML [default: list them all]")
@@ -436,9 +462,65 @@ def _prepared_name(name: str) -> str:
     return f"{Path(base).stem}.prepared.png"
 
 
+#: How much larger each digit's prepared input is saved by ``--show`` for a number (28x28 -> 224x224).
+_SHOW_ENLARGE = 8
+
+
+def _named(err: Exception, name: str) -> str:
+    """An error's message, starting with the file's name."""
+    text = str(err)
+    return text if name in text else f"{name}: {text}"
+
+
+def _readings(predictor, file: str, single: bool) -> list[tuple[str, Any, Any]]:
+    """``(name, Reading, grey picture or None)`` for every input in ``file``."""
+    from .imageprep import load_inputs, read_image
+    from .predictor import Digit, Reading
+
+    if Path(file).suffix.lower() == ".npy":
+        samples = load_inputs(file, predictor.image_shape, predictor.scale, predictor.layout)
+        predictions = predictor.predict_images([image for _, image in samples])
+        out = []
+        for (name, _), prediction in zip(samples, predictions):
+            shape = prediction.image.shape if prediction.image.ndim == 2 else (1, prediction.image.size)
+            out.append((name, Reading(prediction.label, [Digit((0, 0, shape[0], shape[1]), 0, prediction)],
+                                      (shape[0], shape[1]), False), None))
+        return out
+    grey = read_image(file)
+    return [(str(file), predictor.read(grey, str(file), single=single), grey)]
+
+
+def _save_boxes(grey: np.ndarray, reading, path: Path) -> None:
+    """The picture with each digit's box and label (and confidence) drawn on it, as a PNG."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.fromarray(np.clip(np.round(grey), 0, 255).astype(np.uint8)).convert("RGB")
+    scale = max(1, int(np.ceil(200 / max(1, min(img.size)))))       # small pictures enlarged: labels legible
+    if scale > 1:
+        img = img.resize((img.size[0] * scale, img.size[1] * scale), Image.Resampling.NEAREST)
+    size = max(12, min(img.size) // 12)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:                                                  # Pillow < 10.1: the bitmap font
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(img)
+    width = max(1, size // 8)
+    for digit in reading.digits:
+        top, left, bottom, right = (v * scale for v in digit.box)
+        draw.rectangle([left - width, top - width, right - 1 + width, bottom - 1 + width], outline=(220, 40, 30),
+                       width=width)
+        p = float(digit.prediction.probabilities[digit.prediction.index])
+        text = f"{digit.prediction.label} {p:.0%}"
+        y = top - width - size - 4 if top - width - size - 4 >= 0 else bottom + width + 2
+        draw.text((left, y), text, fill=(220, 40, 30), font=font)
+    img.save(path)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """``bpnn predict``."""
-    from .imageprep import ImageError, load_inputs, save_image
+    from PIL import Image
+
+    from .imageprep import ImageError, save_image
     from .predictor import Predictor
 
     predictor = Predictor(_load_model(args.model))
@@ -452,23 +534,48 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failures = 0
     for file in args.files:
         try:
-            samples = load_inputs(file, predictor.image_shape, predictor.scale, predictor.layout)
+            readings = _readings(predictor, file, args.single)
         except ImageError as err:
-            print(f"bpnn: error: {err}", file=sys.stderr, flush=True)
+            print(f"bpnn: error: {_named(err, str(file))}", file=sys.stderr, flush=True)
             failures += 1
             continue
-        predictions = predictor.predict_images([image for _, image in samples])
-        for (name, image), prediction in zip(samples, predictions):
-            p = prediction.probabilities
+        for name, reading, grey in readings:
+            first = reading.digits[0].prediction
             if args.show:
-                save_image(image, Path(args.show) / _prepared_name(name))
+                folder = Path(args.show)
+                if len(reading.digits) == 1:
+                    save_image(first.image, folder / _prepared_name(name))
+                else:
+                    stem = _prepared_name(name)[:-len(".prepared.png")]
+                    for k, digit in enumerate(reading.digits, 1):
+                        a = np.clip(np.asarray(digit.prediction.image, dtype=np.float64), 0, 1)
+                        big = np.kron(np.round(a * 255).astype(np.uint8), np.ones((_SHOW_ENLARGE, _SHOW_ENLARGE),
+                                                                                 dtype=np.uint8))
+                        Image.fromarray(big).save(folder / f"{stem}.digit-{k}.png")
+                if grey is not None:
+                    _save_boxes(grey, reading, folder / (_prepared_name(name)[:-len(".prepared.png")] + ".boxes.png"))
             if args.json:
-                print(json.dumps({"file": name, "label": prediction.label, "index": prediction.index,
-                                  "probabilities": [round(float(v), 6) for v in p]}), flush=True)
-            else:
+                row = {"file": name, "label": reading.label, "index": first.index,
+                       "probabilities": [round(float(v), 6) for v in first.probabilities],
+                       "segmented": reading.segmented,
+                       "size": {"width": reading.size[1], "height": reading.size[0]},
+                       "digits": []}
+                for digit in reading.digits:
+                    t, l, b, r = digit.box
+                    row["digits"].append({
+                        "label": digit.prediction.label, "index": digit.prediction.index, "line": digit.line,
+                        "box": {"x": l, "y": t, "width": r - l, "height": b - t},
+                        "probabilities": [round(float(v), 6) for v in digit.prediction.probabilities]})
+                print(json.dumps(row), flush=True)
+            elif len(reading.digits) == 1:
+                p = first.probabilities
                 best = np.argsort(-p, kind="stable")[:top]
                 ranking = "  ".join(f"{classes[i]}: {p[i]:.1%}" for i in best)
-                print(f"{name}  {prediction.label}  ({ranking})", flush=True)
+                print(f"{name}  {reading.label}  ({ranking})", flush=True)
+            else:
+                each = "  ".join(f"{d.prediction.label}: {d.prediction.probabilities[d.prediction.index]:.1%}"
+                                 for d in reading.digits)
+                print(f"{name}  {reading.label}  ({each})", flush=True)
     return EXIT_ERROR if failures else 0
 
 
@@ -690,6 +797,38 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {args.onnx}: {model.network!r}, {len(onnx_model.graph.node)} nodes, opset "
           f"{onnx_model.opset_import[0].version}; input 'input' ({model.network.dtype.name}, N x "
           f"{model.network.n_inputs}), outputs {outputs}")
+    return 0
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    """``bpnn augment --dataset NAME --augment SPEC --out PNG``."""
+    from . import plots
+    from .augment import describe, sample_grid
+    from .experiment import load_data, make_augmentation
+
+    if args.images > 64 or args.variants > 32:
+        raise SettingError(f"at most 64 images of 32 variants each, got --images {args.images} --variants "
+                           f"{args.variants}")
+    values = {k: getattr(args, k) for k in ("dataset", "data_dir", "augment", "seed") if hasattr(args, k)}
+    settings = Settings.from_sources(cli={**values, "validation": 0})
+    settings.check()
+    out = Path(args.out)
+    if out.is_dir() or not out.absolute().parent.is_dir():
+        raise SettingError(f"--out {args.out}: " + ("it is a folder; give a file name" if out.is_dir()
+                                                    else f"the folder {out.absolute().parent} does not exist"))
+    ds = load_data(settings, progress=_show_progress(False))
+    augmentation = make_augmentation(settings, ds)
+    rng = np.random.default_rng(settings.seed)
+    rows = rng.choice(len(ds.train), size=min(args.images, len(ds.train)), replace=False)
+    X = ds.train.X[np.sort(rows)]
+    grid = sample_grid(X, augmentation, rng, args.variants).reshape(
+        (len(X), args.variants + 1) + tuple(ds.preprocessing.image_shape))
+    grid = ds.preprocessing.unstandardize_inputs(grid)
+    labels = [ds.classes[int(y)] for y in ds.train.y[np.sort(rows)]]
+    plots.augmented_samples(grid, labels, args.out, title=f"{ds.name}: --augment {settings.augment} "
+                            f"({describe(augmentation)})")
+    print(f"wrote {args.out}: {len(X)} training images of {ds.name}, each with {args.variants} augmented versions "
+          f"({describe(augmentation)})")
     return 0
 
 

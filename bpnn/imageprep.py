@@ -41,6 +41,8 @@ __all__ = [
     "ImageTooLargeError",
     "read_image",
     "read_image_bytes",
+    "ink_image",
+    "ink_box",
     "inputs_from_array",
     "prepare_mnist",
     "prepare_digits",
@@ -176,6 +178,35 @@ def _ink(grey: np.ndarray) -> np.ndarray:
     if contrast < 16:                            # fewer than 16 grey levels of ink
         raise ImageError("no digit found: the image is blank or has almost no contrast")
     return np.clip((ink - background) / contrast, 0.0, 1.0)
+
+
+def ink_image(grey: np.ndarray) -> np.ndarray:
+    """Steps 1-3 of the preparation: the ink of a grey picture.
+
+    Parameters
+    ----------
+    grey : ndarray, shape (rows, cols)
+        Grey levels 0..255, either polarity (the border's median is the paper).
+
+    Returns
+    -------
+    ndarray of float64, shape (rows, cols)
+        Ink in [0, 1] on a 0 background, the darkest ink 1.
+
+    Raises
+    ------
+    ImageError
+        Not 2-d, not finite, or blank (fewer than 16 grey levels of contrast).
+    """
+    return _ink(grey)
+
+
+def ink_box(grey: np.ndarray) -> tuple[int, int, int, int]:
+    """``(top, left, bottom, right)`` of the ink that :func:`prepare_mnist` crops to (bottom, right exclusive)."""
+    mask = _ink(grey) > INK_THRESHOLD
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
 def _crop_to_ink(ink: np.ndarray) -> np.ndarray:

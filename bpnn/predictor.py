@@ -7,6 +7,10 @@
 command line's ``bpnn predict`` and the web page's API (``bpnn serve``) both
 go through it, so a PNG gives the same answer in both.
 
+:meth:`Predictor.read` reads a whole picture: for a model of 28x28 digits, a
+written number cut into digits by :mod:`bpnn.segmentation` (the network's
+confidence choosing where touching digits are cut), each digit with its box.
+
 For one prepared image ``x`` (the 28x28 field after MNIST's preparation,
 flattened to ``a^0``) it runs the feedforward equation layer by layer,
 
@@ -26,11 +30,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .imageprep import MAX_PIXELS, ImageError, inputs_from_array, prepare, read_image_bytes
+from .imageprep import MAX_PIXELS, ImageError, ink_box, inputs_from_array, prepare, read_image_bytes
 from .model import TrainedModel
 from .nn.network import Network
+from .segmentation import MAX_PIECES, segment
 
-__all__ = ["Prediction", "Predictor", "class_probabilities"]
+__all__ = ["Digit", "Prediction", "Predictor", "Reading", "class_probabilities"]
 
 
 def class_probabilities(outputs: np.ndarray, output_activation: str = "softmax", code=None) -> np.ndarray:
@@ -111,6 +116,61 @@ class Prediction:
         }
 
 
+@dataclass
+class Digit:
+    """One digit of a reading: where it is and what the network made of it.
+
+    Attributes
+    ----------
+    box : tuple of int
+        ``(top, left, bottom, right)`` of its ink in the picture (bottom, right exclusive).
+    line : int
+        The line it was written on, 0 for the top one.
+    prediction : Prediction
+    """
+
+    box: tuple[int, int, int, int]
+    line: int
+    prediction: Prediction
+
+    def to_dict(self, classes: Sequence[str], digits: int = 4) -> dict:
+        """:meth:`Prediction.to_dict` plus ``box`` (``{"x", "y", "width", "height"}``, picture pixels) and ``line``."""
+        top, left, bottom, right = self.box
+        return {**self.prediction.to_dict(classes, digits), "line": self.line,
+                "box": {"x": left, "y": top, "width": right - left, "height": bottom - top}}
+
+
+@dataclass
+class Reading:
+    """What the network read in one picture: a number of one or more digits (or one item).
+
+    Attributes
+    ----------
+    label : str
+        The digits' labels in reading order, lines separated by a space
+        (``"2026"``); for one digit or item, its label.
+    digits : list of Digit
+        In reading order (left to right, lines top to bottom).
+    size : tuple of int
+        ``(rows, cols)`` of the picture the boxes refer to.
+    segmented : bool
+        True when the picture was cut into digits; False when it was read as
+        one item (``single=True``, or a model whose inputs are not MNIST digits).
+    """
+
+    label: str
+    digits: list[Digit]
+    size: tuple[int, int]
+    segmented: bool
+
+    def to_dict(self, classes: Sequence[str], digits: int = 4) -> dict:
+        """JSON-ready: the number read, the first digit's :meth:`Prediction.to_dict` fields, and every digit."""
+        first = self.digits[0].prediction.to_dict(classes, digits)
+        return {**first, "label": self.label, "segmented": self.segmented,
+                "size": {"width": self.size[1], "height": self.size[0]},
+                "digits": [d.to_dict(classes, digits) for d in self.digits]}
+
+
 def _dataset_label(name: str | None) -> str | None:
     """A data set's name; for one read from a folder, the folder's name (no local path is shown)."""
     if not name:
@@ -188,6 +248,119 @@ class Predictor:
         """
         grey = read_image_bytes(data, name, self.max_pixels)
         return prepare(grey, self.image_shape, self.layout)
+
+    # -- numbers --------------------------------------------------------------
+    @property
+    def reads_numbers(self) -> bool:
+        """True for a model of 28x28 digits (MNIST's layout, classes ``0``..``9`` or some of them): a
+        picture is then cut into digits; any other model (Fashion-MNIST, the 8x8 digits) reads it whole."""
+        return self.image_shape == (28, 28) and len(self.classes) > 0 and all(
+            len(c) == 1 and c in "0123456789" for c in self.classes)
+
+    def confidences(self, pictures: Sequence[np.ndarray]) -> np.ndarray:
+        """The probability of the most likely class for each grey picture, prepared MNIST-style.
+
+        The scoring callback of :func:`bpnn.segmentation.segment`.
+
+        Returns
+        -------
+        ndarray of float64, shape (len(pictures),)
+        """
+        out = np.zeros(len(pictures))
+        images, kept = [], []
+        for i, picture in enumerate(pictures):
+            try:
+                images.append(prepare(picture, self.image_shape, self.layout))
+                kept.append(i)
+            except ImageError:              # a sliver too faint to prepare: no digit at all
+                pass
+        if images:
+            X = np.stack([img.reshape(-1) for img in images]).astype(self.net.dtype)
+            output = self.net.feedforward(self.preprocessing.standardize_inputs(X))
+            p = class_probabilities(output, self.net.output_layer.activation.name, self.net.code)
+            out[kept] = p.max(axis=1)
+        return out
+
+    def read(self, grey: np.ndarray, name: str = "the image", single: bool = False,
+             max_pieces: int = MAX_PIECES) -> Reading:
+        """Read a grey picture: the number written in it, digit by digit.
+
+        A model of 28x28 digits (:attr:`reads_numbers`) gets the picture cut
+        into digits by :func:`bpnn.segmentation.segment` (the network's
+        confidence choosing how to cut touching digits), each prepared
+        MNIST-style and read; ``single=True``, or any other model, reads the
+        whole picture as one item (the ink's box as its box).
+
+        Parameters
+        ----------
+        grey : ndarray, shape (rows, cols)
+            Grey levels 0..255, either polarity.
+        name : str
+            Names the picture in error messages.
+        single : bool
+            Read it as one digit even when it holds several.
+        max_pieces : int
+            Refuse a picture with more digits than this.
+
+        Raises
+        ------
+        ImageError
+            Blank (the message names the picture), or more than ``max_pieces``
+            digits (:class:`~bpnn.segmentation.TooManyPiecesError`).
+        """
+        grey = np.asarray(grey, dtype=np.float64)
+        if single or not self.reads_numbers:
+            try:
+                image = prepare(grey, self.image_shape, self.layout)
+                box = ink_box(grey)
+            except ImageError as err:
+                if str(err).startswith(name):
+                    raise
+                raise type(err)(f"{name}: {err}") from None
+            prediction = self.predict_image(image)
+            return Reading(prediction.label, [Digit(box, 0, prediction)], (grey.shape[0], grey.shape[1]), False)
+        found = segment(grey, score=self.confidences, max_pieces=max_pieces, name=name)
+        pieces, images = [], []
+        for piece in found.pieces:
+            try:
+                images.append(prepare(piece.picture, self.image_shape, self.layout))
+                pieces.append(piece)
+            except ImageError:              # a sliver too faint to prepare is no digit
+                pass
+        if not pieces:
+            raise ImageError(f"{name}: no digit found: the strokes are too faint or thin")
+        digits = [Digit(p.box, p.line, pred) for p, pred in zip(pieces, self.predict_images(images))]
+        lines: dict[int, str] = {}
+        for d in digits:
+            lines[d.line] = lines.get(d.line, "") + d.prediction.label
+        return Reading(" ".join(lines[k] for k in sorted(lines)), digits, found.shape, True)
+
+    def picture_from_bytes(self, data: bytes, name: str = "the upload") -> np.ndarray:
+        """The grey picture (0..255, shape (rows, cols)) of an encoded image in memory, for :meth:`read`.
+
+        Raises
+        ------
+        ImageError
+            As :meth:`image_from_bytes`, except for a blank picture.
+        """
+        return read_image_bytes(data, name, self.max_pixels)
+
+    def read_bytes(self, data: bytes, name: str = "the upload", single: bool = False) -> Reading:
+        """:meth:`read` for an encoded image (PNG, JPEG, ...) in memory.
+
+        Raises
+        ------
+        ImageError
+            As :meth:`image_from_bytes`, and as :meth:`read`.
+        """
+        return self.read(self.picture_from_bytes(data, name), name, single)
+
+    def read_prepared(self, image: np.ndarray) -> Reading:
+        """A :class:`Reading` of one prepared input (the box is the whole field)."""
+        prediction = self.predict_image(image)
+        shape = prediction.image.shape if prediction.image.ndim == 2 else (1, prediction.image.size)
+        return Reading(prediction.label, [Digit((0, 0, int(shape[0]), int(shape[1])), 0, prediction)],
+                       (int(shape[0]), int(shape[1])), False)
 
     # -- the network --------------------------------------------------------
     def predict_images(self, images: Sequence[np.ndarray]) -> list[Prediction]:

@@ -445,3 +445,75 @@ def test_reproduce_script_on_a_tiny_setting(tmp_path):
     assert "Not the recipes' full settings" in table
     raw = json.loads(out.with_suffix(".json").read_text())
     assert [r["seed"] for r in raw["s0"]] == [0, 1]
+
+
+# -- bpnn predict reads whole numbers ------------------------------------------------
+def _iou(a, b) -> float:
+    top, left, bottom, right = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, bottom - top) * max(0, right - left)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _year(tmp_path, composer, mnist_test, sure_digits, seed=31):
+    """A picture of 2026 written with MNIST test digits: its path, the picture and the digits' boxes."""
+    X, _ = mnist_test
+    rng = np.random.default_rng(seed)
+    index = [int(rng.choice(sure_digits[d])) for d in (2, 0, 2, 6)]
+    grey, boxes = composer.compose([X[i] for i in index], rng, "separate", rotate=False, boxes=True)
+    path = tmp_path / "year.png"
+    Image.fromarray(grey).save(path)
+    return path, grey, boxes
+
+
+def test_predict_reads_a_written_number_digit_by_digit(tmp_path, capsys, number_model, composer, mnist_test,
+                                                       sure_digits):
+    path, grey, boxes = _year(tmp_path, composer, mnist_test, sure_digits)
+    status, out, err = run(capsys, "predict", number_model, path)
+    assert status == 0 and err == ""
+    assert re.fullmatch(rf"{re.escape(str(path))}  2026  \(2: [\d.]+%  0: [\d.]+%  2: [\d.]+%  6: [\d.]+%\)\n", out)
+
+    status, out, _ = run(capsys, "predict", number_model, path, "--json")
+    row = json.loads(out)
+    assert status == 0 and row["file"] == str(path) and row["label"] == "2026" and row["segmented"]
+    assert row["size"] == {"width": grey.shape[1], "height": grey.shape[0]}
+    assert [d["label"] for d in row["digits"]] == ["2", "0", "2", "6"]
+    assert row["index"] == 2 and row["probabilities"] == row["digits"][0]["probabilities"]
+    for digit, box in zip(row["digits"], boxes):
+        b = digit["box"]
+        assert _iou((b["y"], b["x"], b["y"] + b["height"], b["x"] + b["width"]), box) > 0.6, (b, box)
+        assert digit["line"] == 0 and abs(sum(digit["probabilities"]) - 1) < 1e-4
+        assert digit["index"] == int(digit["label"]) and max(digit["probabilities"]) > 0.5
+
+    # --show: the picture with boxes and labels, and each digit's prepared input enlarged
+    status, out, _ = run(capsys, "predict", number_model, path, "--show", tmp_path / "shown")
+    assert status == 0
+    shown = sorted(p.name for p in (tmp_path / "shown").iterdir())
+    assert shown == ["year.boxes.png"] + [f"year.digit-{k}.png" for k in range(1, 5)]
+    boxed = np.asarray(Image.open(tmp_path / "shown" / "year.boxes.png").convert("RGB"), dtype=np.int64)
+    assert boxed.shape[0] >= grey.shape[0] and boxed.shape[1] >= grey.shape[1]
+    red = (boxed[..., 0] > 180) & (boxed[..., 1] < 90)                  # the boxes and labels are drawn in red
+    assert red.sum() > 200
+    digit = np.asarray(Image.open(tmp_path / "shown" / "year.digit-2.png"))
+    assert digit.shape == (224, 224) and digit[:8].max() == 0 and digit.max() == 255   # 28x28, 8 times larger
+
+    # --single: the whole picture as one digit
+    status, out, _ = run(capsys, "predict", number_model, path, "--single", "--json")
+    row = json.loads(out)
+    assert status == 0 and not row["segmented"] and len(row["digits"]) == 1 and len(row["label"]) == 1
+
+
+def test_predict_names_a_blank_image_and_goes_on(tmp_path, capsys, number_model, composer, mnist_test, sure_digits):
+    path, _, _ = _year(tmp_path, composer, mnist_test, sure_digits)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (120, 60), 235).save(blank)
+    status, out, err = run(capsys, "predict", number_model, blank, path)
+    assert status == 1 and out.startswith(f"{path}  2026  (")
+    assert err == f"bpnn: error: {blank}: no digit found: the image is blank or has almost no contrast\n"
+    status, _, err = run(capsys, "predict", number_model, blank, "--single")
+    assert status == 1 and err.startswith(f"bpnn: error: {blank}: no digit found")
+
+
+def test_predict_help_says_which_models_read_numbers(capsys):
+    assert main(["predict", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--single" in text and "28x28 digits (MNIST)" in text and "Fashion-MNIST" in text and "32 digits" in text

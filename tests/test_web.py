@@ -387,3 +387,92 @@ def test_without_a_model_mnist_is_preferred_when_present(tmp_path, monkeypatch):
     model = bpnn.load(path)
     assert model.network.sizes == [784, 100, 10]
     assert model.metadata["training"]["summary"]["test_accuracy"] >= 0.96
+
+
+# --------------------------------------------------------------------------
+# a written number, read digit by digit (a model of 28x28 digits)
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def number_client(number_model):
+    app = create_app(Predictor(bpnn.load(number_model)), source="mnist.safetensors", training=False)
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def year(composer, mnist_test, sure_digits):
+    """2026 written with MNIST test digits: the picture and the digits' boxes."""
+    X, _ = mnist_test
+    rng = np.random.default_rng(41)
+    index = [int(rng.choice(sure_digits[d])) for d in (2, 0, 2, 6)]
+    return composer.compose([X[i] for i in index], rng, "separate", rotate=False, boxes=True)
+
+
+def _png_grey(grey: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(grey, dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_both_routes_read_a_number_digit_by_digit(number_client, year):
+    grey, boxes = year
+    answers = [_upload(number_client, _png_grey(grey)),
+               number_client.post("/api/predict", json={"pixels": grey.tolist(), "prepare": True})]
+    for response in answers:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["label"] == "2026" and body["segmented"]
+        assert body["size"] == {"width": grey.shape[1], "height": grey.shape[0]}
+        assert [d["label"] for d in body["digits"]] == ["2", "0", "2", "6"]
+        for digit, (top, left, bottom, right) in zip(body["digits"], boxes):
+            b = digit["box"]
+            assert abs(b["x"] - left) <= 4 and abs(b["y"] - top) <= 4, (b, (top, left, bottom, right))
+            assert abs(b["x"] + b["width"] - right) <= 4 and abs(b["y"] + b["height"] - bottom) <= 4
+            assert digit["line"] == 0 and digit["classes"] == [str(d) for d in range(10)]
+            assert np.array(digit["input"]).shape == (28, 28) and len(digit["hidden"]) == 1
+            assert len(digit["hidden"][0]) == 128 and len(digit["output"]) == 10
+            assert digit["index"] == int(digit["label"]) and abs(sum(digit["probabilities"]) - 1) < 1e-4
+        # the top-level fields of one digit are the first digit's: clients of a single digit are unchanged
+        first = body["digits"][0]
+        assert all(body[key] == first[key] for key in ("index", "probabilities", "input", "hidden", "output"))
+    assert answers[0].json()["digits"] == answers[1].json()["digits"]
+
+
+def test_single_mode_and_prepared_inputs_are_one_item(number_client, year, mnist_test):
+    grey, _ = year
+    body = number_client.post("/api/predict/image?single=true",
+                              files={"file": ("year.png", _png_grey(grey), "image/png")}).json()
+    assert not body["segmented"] and len(body["digits"]) == 1 and len(body["label"]) == 1
+    X, y = mnist_test
+    body = number_client.post("/api/predict", json={"pixels": X[0].tolist()}).json()
+    assert not body["segmented"] and body["label"] == body["digits"][0]["label"]
+    assert body["digits"][0]["box"] == {"x": 0, "y": 0, "width": 28, "height": 28}
+    assert body["size"] == {"width": 28, "height": 28}
+
+
+def test_a_picture_with_too_many_digits_gets_422(number_client, composer, mnist_test):
+    X, y = mnist_test
+    rng = np.random.default_rng(43)
+    digits, _ = composer.draw(X, y, rng, 36)
+    grey = composer.compose(digits, rng, "separate", rotate=False)
+    scale = min(1.0, 1024 / max(grey.shape))
+    small = Image.fromarray(grey).resize((round(grey.shape[1] * scale), round(grey.shape[0] * scale)))
+    buf = io.BytesIO()
+    small.save(buf, "PNG")
+    response = _upload(number_client, buf.getvalue(), name="long.png")
+    assert response.status_code == 422
+    assert "more than 32 digits" in response.json()["detail"] and "crop the image" in response.json()["detail"]
+    blank = _upload(number_client, _png_grey(np.full((50, 120), 240)))
+    assert blank.status_code == 422 and blank.json()["detail"].startswith("the uploaded file: no digit found")
+
+
+def test_openapi_documents_the_digits(number_client):
+    spec = number_client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert {"digits", "size", "segmented", "label"} <= set(schemas["PredictionOut"]["properties"])
+    assert {"box", "line", "label", "probabilities", "input", "hidden"} <= set(schemas["DigitOut"]["properties"])
+    assert set(schemas["BoxOut"]["properties"]) == {"x", "y", "width", "height"}
+    assert "2026" in schemas["PredictionOut"]["properties"]["label"]["description"]
+    for path in ("/api/predict", "/api/predict/image"):
+        params = {p["name"] for p in spec["paths"][path]["post"]["parameters"]}
+        assert {"single", "model"} <= params

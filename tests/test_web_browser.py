@@ -39,7 +39,7 @@ pytestmark = [
 #: Flags for a root, offline, headless Chromium.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAD = 280          # the canvas' drawing resolution
+PAD_W, PAD_H = 700, 280          # the canvas' drawing resolution (wide enough for a number)
 READY = """() => { const r = document.getElementById('result');
                    return r.dataset.state === 'idle' && r.dataset.drawVersion === r.dataset.resultVersion; }"""
 
@@ -100,9 +100,15 @@ def digits(model):
     return chosen
 
 
-def strokes_from_image(image: np.ndarray, threshold: float = 0.5) -> list[list[tuple[float, float]]]:
-    """Each row's runs of dark pixels as horizontal strokes, in pad coordinates (10 pad pixels a pixel)."""
-    scale = PAD / image.shape[0]
+def strokes_from_image(image: np.ndarray, threshold: float = 0.5, scale: float | None = None,
+                       origin: tuple[float, float] | None = None) -> list[list[tuple[float, float]]]:
+    """Each row's runs of dark pixels as horizontal strokes, in pad coordinates.
+
+    By default the image fills the pad's height (10 pad pixels a pixel for 28x28), centred across it;
+    ``scale`` (pad pixels a pixel) and ``origin`` (the image's top-left corner on the pad) place it elsewhere.
+    """
+    scale = PAD_H / image.shape[0] if scale is None else scale
+    x0, y0 = origin if origin is not None else ((PAD_W - scale * image.shape[1]) / 2, 0.0)
     strokes = []
     for r, row in enumerate(image >= threshold):
         c = 0
@@ -111,16 +117,46 @@ def strokes_from_image(image: np.ndarray, threshold: float = 0.5) -> list[list[t
                 start = c
                 while c + 1 < len(row) and row[c + 1]:
                     c += 1
-                y = (r + 0.5) * scale
-                strokes.append([((start + 0.5) * scale, y), ((c + 0.5) * scale, y)])
+                y = y0 + (r + 0.5) * scale
+                strokes.append([(x0 + (start + 0.5) * scale, y), (x0 + (c + 0.5) * scale, y)])
             c += 1
     return strokes
 
 
+def _pad_frame(page) -> tuple[float, float, float]:
+    """The pad's drawing area on the page: its left, top and page pixels per pad pixel (inside the border)."""
+    x, y, width = page.evaluate("""() => { const pad = document.getElementById('pad');
+        const box = pad.getBoundingClientRect();
+        return [box.left + pad.clientLeft, box.top + pad.clientTop, pad.clientWidth]; }""")
+    return x, y, width / PAD_W
+
+
 def _to_page(page, strokes):
-    box = page.locator("#pad").bounding_box()
-    k = box["width"] / PAD
-    return [[(box["x"] + x * k, box["y"] + y * k) for x, y in stroke] for stroke in strokes]
+    page.locator("#pad").scroll_into_view_if_needed()     # a hover further down may have scrolled it away
+    x0, y0, k = _pad_frame(page)
+    return [[(x0 + x * k, y0 + y * k) for x, y in stroke] for stroke in strokes]
+
+
+def number_strokes(images: list[np.ndarray], scale: float = 7.0, gap: float = 26.0
+                   ) -> tuple[list[list[tuple[float, float]]], list[tuple[float, float, float, float]]]:
+    """A number written with MNIST digits side by side across the pad: the strokes, and each digit's ink box
+    ``(left, top, right, bottom)`` in pad pixels."""
+    widths = []
+    for image in images:
+        cols = np.flatnonzero((image >= 0.5).any(axis=0))
+        widths.append((cols[0], cols[-1] + 1))
+    total = sum(b - a for a, b in widths) * scale + gap * (len(images) - 1)
+    assert total < PAD_W - 20, "the number does not fit on the pad"
+    x = (PAD_W - total) / 2
+    y0 = (PAD_H - scale * 28) / 2
+    strokes, boxes = [], []
+    for image, (a, b) in zip(images, widths):
+        origin = (x - a * scale, y0)
+        strokes += strokes_from_image(image, scale=scale, origin=origin)
+        rows = np.flatnonzero((image >= 0.5).any(axis=1))
+        boxes.append((x, y0 + rows[0] * scale, x + (b - a) * scale, y0 + (rows[-1] + 1) * scale))
+        x += (b - a) * scale + gap
+    return strokes, boxes
 
 
 def draw_with_mouse(page, strokes) -> None:
@@ -195,20 +231,8 @@ def test_drawn_mnist_digits_are_read_with_the_mouse(server, browser, digits):
         assert read_answer(page) == str(label), f"drew a {label}"
         # the bar of the answer is the longest, and the prepared image is not blank
         assert page.locator("#bars li.top .name").inner_text() == str(label)
-        # every bar's painted width is its probability of the track's width (measured, not a class name;
-        # the bars animate for 0.12 s, so wait until they have arrived)
-        measure = """() => [...document.querySelectorAll('#bars li')].map(li => [
-            li.querySelector('.fill').getBoundingClientRect().width,
-            li.querySelector('.track').getBoundingClientRect().width,
-            parseFloat(li.querySelector('.pct').textContent)])"""
-        try:
-            page.wait_for_function(f"() => ({measure})().every(([f, t, p]) => Math.abs(f - t * p / 100) <= 2)",
-                                   timeout=5000)
-        finally:
-            widths = page.evaluate(measure)
-        for fill, track, pct in widths:
-            assert abs(fill - track * pct / 100) <= 2, widths
-        assert max(widths, key=lambda w: w[0])[2] == max(w[2] for w in widths) > 50
+        # every bar's painted width is its probability of the track's width (measured, not a class name)
+        assert_bars_filled(page)
         lit = page.evaluate("""() => { const c = document.getElementById('seen');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n; }""")
@@ -239,6 +263,79 @@ def test_drawn_mnist_digits_are_read_with_the_mouse(server, browser, digits):
     context.close()
 
 
+MEASURE_BARS = """() => [...document.querySelectorAll('#bars li')].map(li => [
+    li.querySelector('.fill').getBoundingClientRect().width,
+    li.querySelector('.track').getBoundingClientRect().width,
+    parseFloat(li.querySelector('.pct').textContent)])"""
+
+
+def assert_bars_filled(page) -> None:
+    """Every bar's painted width is its probability of the track's width (they animate for 0.12 s)."""
+    try:
+        page.wait_for_function(f"() => ({MEASURE_BARS})().every(([f, t, p]) => Math.abs(f - t * p / 100) <= 2)",
+                               timeout=5000)
+    finally:
+        widths = page.evaluate(MEASURE_BARS)
+    for fill, track, pct in widths:
+        assert abs(fill - track * pct / 100) <= 2, widths
+    assert max(widths, key=lambda w: w[0])[2] == max(w[2] for w in widths) > 50
+
+
+def page_boxes(page) -> list[tuple[float, float, float, float]]:
+    """The boxes drawn over the pad, in pad pixels: (left, top, right, bottom)."""
+    x0, y0, k = _pad_frame(page)
+    rects = page.evaluate("""() => [...document.querySelectorAll('#boxes span')].map(b => {
+        const r = b.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+    return [((l - x0) / k, (t - y0) / k, (r - x0) / k, (b - y0) / k) for l, t, r, b in rects]
+
+
+def test_a_number_written_with_the_mouse_is_read_digit_by_digit(server, browser, digits):
+    context, page, errors = _open(browser, server, viewport={"width": 1280, "height": 900})
+    strokes, drawn = number_strokes([digits[2], digits[0], digits[2], digits[6]])
+    draw_with_mouse(page, strokes)
+    assert_inked(page, strokes)
+    assert read_answer(page) == "2026"
+    assert page.inner_text("#confidence") == "4 digits"
+    # every digit with its confidence and its own 28x28 input
+    chips = page.locator("#digits button")
+    assert chips.count() == 4
+    assert [chips.nth(i).locator(".label").inner_text() for i in range(4)] == ["2", "0", "2", "6"]
+    for i in range(4):
+        assert float(chips.nth(i).locator(".pct").inner_text().rstrip("%")) > 50
+    sizes = page.evaluate("""() => [...document.querySelectorAll('#digits canvas')].map(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let lit = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 128) lit++; return [c.width, c.height, lit]; })""")
+    assert all(w == 28 and h == 28 and lit > 30 for w, h, lit in sizes), sizes
+    # a box over each digit, where it was drawn (the boxes hold the ink, which is a stroke wider than the pixels)
+    boxes = page_boxes(page)
+    assert len(boxes) == 4
+    for (l, t, r, b), (dl, dt, dr, db) in zip(boxes, drawn):
+        assert abs(l - dl) < 22 and abs(r - dr) < 22 and abs(t - dt) < 22 and abs(b - db) < 22, (boxes, drawn)
+    assert page.locator("#boxes span b").all_inner_texts()[1].startswith("0 ")
+    # the first digit is on show; pointing at the fourth one on the pad shows the 6 inside the network
+    assert page.get_attribute("#result", "data-selected") == "0"
+    assert page.locator("#bars li.top .name").inner_text() == "2"
+    first_seen = page.evaluate("() => document.getElementById('seen').toDataURL()")
+    x0, y0, k = _pad_frame(page)
+    l, t, r, b = drawn[3]
+    page.mouse.move(x0 + (l + r) / 2 * k, y0 + (t + b) / 2 * k)
+    page.wait_for_function("() => document.getElementById('result').dataset.selected === '3'")
+    assert page.locator("#bars li.top .name").inner_text() == "6"
+    assert page.locator("#layers .layer.output .cells span.top").inner_text() == "6"
+    assert page.evaluate("() => document.getElementById('seen').toDataURL()") != first_seen
+    assert page.get_attribute("#digits button[data-digit='3']", "aria-pressed") == "true"
+    assert "digit 4 of 4" in page.inner_text("#seen-note")
+    assert_bars_filled(page)
+    # and in the list: the second digit
+    page.hover("#digits button[data-digit='1']")
+    page.wait_for_function("() => document.getElementById('result').dataset.selected === '1'")
+    assert page.locator("#bars li.top .name").inner_text() == "0"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "number-laptop.png"), full_page=True)
+    assert errors == []
+    context.close()
+
+
 def test_drawn_digits_are_read_with_touch_on_a_phone(server, browser, digits):
     context, page, errors = _open(browser, server, viewport={"width": 390, "height": 844}, has_touch=True,
                                   is_mobile=True, device_scale_factor=2)
@@ -256,6 +353,17 @@ def test_drawn_digits_are_read_with_touch_on_a_phone(server, browser, digits):
         assert read_answer(page) == str(label), f"drew a {label} by touch"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "serve-phone.png"), full_page=True)
+    # a number by touch: the digits' list wraps within the phone's width, the boxes lie over the pad
+    page.tap("#clear")
+    strokes, drawn = number_strokes([digits[2], digits[0], digits[2], digits[6]])
+    draw_with_touch(page, cdp, strokes)
+    assert read_answer(page) == "2026"
+    assert len(page_boxes(page)) == 4
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    for selector in ("#digits", "#bars", "#seen"):
+        box = page.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+    page.screenshot(path=str(SHOTS / "number-phone.png"), full_page=True)
     assert errors == []
     context.close()
 
@@ -269,10 +377,19 @@ def test_uploading_an_image_runs_the_same_path(server, browser, digits, tmp_path
     paper[60:60 + ink.shape[0], 40:40 + ink.shape[1]] -= 200 * ink
     path = tmp_path / "my eight.png"
     Image.fromarray(paper.clip(0, 255).astype(np.uint8)).save(path)
-    context, page, errors = _open(browser, server)
+    context, page, errors = _open(browser, server, viewport={"width": 390, "height": 844}, is_mobile=True)
     page.set_input_files("#upload", str(path))
     assert read_answer(page) == "8"
-    assert "my eight.png" in page.inner_text("#status")
+    status = page.inner_text("#status")
+    # the prepared image is below the pad on a phone: the message names the card, not a side
+    assert "my eight.png" in status and "What it sees" in status and "right" not in status
+    assert page.inner_text("#seen-note").startswith("Your image")
+    # the upload is shown on the pad with the box of what was read over it
+    page.wait_for_function("() => document.querySelectorAll('#boxes span').length === 1")
+    painted = page.evaluate("""() => { const c = document.getElementById('pad');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++; return n; }""")
+    assert painted > 500
     # a file that is not an image gets the server's message, and the page keeps working
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"not a picture")

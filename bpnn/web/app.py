@@ -20,6 +20,12 @@ Routes
 ``POST /api/predict/image``
     A multipart upload (field ``file``) of a PNG, JPEG or other image Pillow
     reads, prepared MNIST-style.
+
+A picture (an upload, or pixels with ``"prepare": true``) shown to a model of
+28x28 digits is read as a number: :func:`bpnn.segmentation.segment` cuts it
+into digits (at most :data:`~bpnn.segmentation.MAX_PIECES`, else 422) and
+each is prepared and read; ``?single=true`` reads it as one digit, as does
+any other model (Fashion-MNIST, the 8x8 digits).
 ``GET /api/train``, ``POST /api/train``, ``POST /api/train/stop``, ``GET /api/train/events``, ``GET /api/train/model``
     Training from the page (:mod:`bpnn.web.training`): the form's choices and
     the current run; start a run (409 while one is under way, 422 for a bad or
@@ -31,9 +37,12 @@ Routes
 The model routes and the predict routes take ``?model=trained`` to use the
 model trained on the page instead of the one being served.
 
-Both predict routes answer with :class:`PredictionOut`: the label, the class
-probabilities, the prepared input the network saw and the activations of
-every hidden layer.  Bad requests get a 4xx status and ``{"detail": "..."}``
+Both predict routes answer with :class:`PredictionOut`: the number read
+(``label``) and, for every digit in reading order (``digits``), its box in
+the picture, label, class probabilities, the prepared input the network saw
+and the activations of every hidden layer; the top-level ``index``,
+``probabilities``, ``input``, ``hidden`` and ``output`` are the first
+digit's (the only one's, for a single digit).  Bad requests get a 4xx status and ``{"detail": "..."}``
 naming the problem: 413 for a body over the size limit or an image with too
 many pixels, 415 for bytes that are not an image, 422 for a wrong shape,
 a value that is not a number in range, or an image with no digit.  The app
@@ -73,7 +82,7 @@ from ..predictor import Predictor
 from .training import TrainingManager, TrainingRefused
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_PIXELS", "create_app", "parse_pixels", "PixelsIn", "PredictionOut",
-           "ModelOut"]
+           "DigitOut", "ModelOut"]
 
 #: Largest request body accepted, in bytes (uploads and JSON alike).
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
@@ -120,8 +129,24 @@ class PixelsIn(BaseModel):
                                                    "ink, fit 20x20, centre by mass), of any size.")
 
 
-class PredictionOut(BaseModel):
-    """What the network made of the image."""
+class BoxOut(BaseModel):
+    """Where a digit's ink is in the picture, in the picture's pixels (after a large image was shrunk)."""
+
+    x: int = Field(description="Its first column, from 0 at the left.")
+    y: int = Field(description="Its first row, from 0 at the top.")
+    width: int
+    height: int
+
+
+class SizeOut(BaseModel):
+    """The size of the picture the boxes refer to (an upload over 1024 pixels is shrunk to 1024 first)."""
+
+    width: int
+    height: int
+
+
+class DigitOut(BaseModel):
+    """One digit read: where it is and what the network made of it."""
 
     label: str = Field(description="The predicted class name.")
     index: int = Field(description="Its output index.")
@@ -131,6 +156,28 @@ class PredictionOut(BaseModel):
     input: list[list[float]] = Field(description="The prepared image the network saw, values in [0, 1].")
     hidden: list[list[float]] = Field(description="The activations of each hidden layer, in order.")
     output: list[float] = Field(description="The output layer's activations a^L, before any normalisation.")
+    box: BoxOut = Field(description="The digit's ink in the picture (for a prepared input: the whole field).")
+    line: int = Field(description="The line it was written on, 0 for the top one.")
+
+
+class PredictionOut(BaseModel):
+    """What the network read in the image: a number, digit by digit (or one item)."""
+
+    label: str = Field(description="What was read: the digits' labels in reading order, lines separated by a "
+                                   "space (\"2026\"); for a single digit or item, its class name.")
+    index: int = Field(description="The output index of the first digit.")
+    probabilities: list[float] = Field(description="The first digit's class probabilities, summing to 1 (a "
+                                                   "softmax output as is; sigmoid outputs divided by their sum).")
+    classes: list[str] = Field(description="The class names, in output order.")
+    input: list[list[float]] = Field(description="The first digit's prepared image, values in [0, 1].")
+    hidden: list[list[float]] = Field(description="The first digit's activations of each hidden layer, in order.")
+    output: list[float] = Field(description="The first digit's output activations a^L, before any normalisation.")
+    digits: list[DigitOut] = Field(description="Every digit read, in reading order: left to right, lines top to "
+                                               "bottom (one entry for a single digit or item).")
+    size: SizeOut = Field(description="The picture the boxes refer to (a prepared input: the model's field).")
+    segmented: bool = Field(description="True when the picture was cut into digits; false when it was read as "
+                                        "one item (?single=true, a prepared input, or a model whose inputs "
+                                        "are not 28x28 digits).")
 
 
 class ModelOut(BaseModel):
@@ -664,38 +711,47 @@ def create_app(predictor: Predictor, *, source: str | None = None, max_body: int
                 "weights": np.round(target.W[:, unit].astype(np.float64), 5).tolist(),
                 "bias": round(float(target.b[unit]), 5)}
 
-    def predict_json(body: bytes, predictor: Predictor) -> dict:
+    Single = Query(False, description="Read the picture as one digit even when it holds several (a model of "
+                                      "28x28 digits otherwise reads a number, digit by digit).")
+
+    def predict_json(body: bytes, predictor: Predictor, single: bool) -> dict:
         with decoding:
             array, prepare = parse_pixels(body, predictor.image_shape, predictor.scale, predictor.max_pixels)
-        images = predictor.images_from_array(array, "pixels", picture=prepare)
+        if prepare:
+            grey = array * 255.0 if array.max(initial=0.0) <= 1.0 else array
+            del array
+            return predictor.read(np.clip(grey, 0, 255), "pixels", single=single).to_dict(predictor.classes)
+        images = predictor.images_from_array(array, "pixels")
         if len(images) != 1:
             raise ImageError(f"pixels: send one image, got {len(images)} (shape {array.shape})")
-        return predictor.predict_image(images[0][1]).to_dict(predictor.classes)
+        return predictor.read_prepared(images[0][1]).to_dict(predictor.classes)
 
     body_schema = PixelsIn.model_json_schema(ref_template="#/components/schemas/{model}")
 
     @app.post("/api/predict", response_model=PredictionOut, responses=_ERRORS,
-              summary="Classify an image given as an array of numbers",
+              summary="Read an image given as an array of numbers (a picture with prepare=true: a number, "
+                      "digit by digit)",
               openapi_extra={"requestBody": {"required": True,
                                              "content": {"application/json": {"schema": body_schema}}}})
-    async def predict_pixels(request: Request, model: str = Which) -> dict:
+    async def predict_pixels(request: Request, model: str = Which, single: bool = Single) -> dict:
         # the body is read here, not by a pydantic model: parse_pixels makes one array of it, in a worker
         if not is_json_content_type(request.headers.get("content-type")):
             raise HTTPException(status_code=422, detail=_SEND_OBJECT)
         use = chosen(model)
-        return await in_worker(predict_json, await request.body(), use)
+        return await in_worker(predict_json, await request.body(), use, single)
 
-    def predict_file(file: Any, predictor: Predictor) -> dict:
+    def predict_file(file: Any, predictor: Predictor, single: bool) -> dict:
         data = file.read()
-        image = predictor.image_from_bytes(data, "the uploaded file")
+        grey = predictor.picture_from_bytes(data, "the uploaded file")
         del data
-        return predictor.predict_image(image).to_dict(predictor.classes)
+        return predictor.read(grey, "the uploaded file", single=single).to_dict(predictor.classes)
 
     @app.post("/api/predict/image", response_model=PredictionOut, responses=_ERRORS,
-              summary="Classify an uploaded image (PNG, JPEG, ...), prepared MNIST-style")
-    async def predict_upload(file: UploadFile = File(description="The image file"), model: str = Which) -> dict:
+              summary="Read an uploaded image (PNG, JPEG, ...): a number digit by digit, each prepared MNIST-style")
+    async def predict_upload(file: UploadFile = File(description="The image file"), model: str = Which,
+                             single: bool = Single) -> dict:
         use = chosen(model)
-        return await in_worker(predict_file, file.file, use)
+        return await in_worker(predict_file, file.file, use, single)
 
     _add_training_routes(app, trainer, closing)
 

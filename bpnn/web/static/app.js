@@ -1,6 +1,8 @@
-// bpnn's drawing page: draw on the pad, the server prepares the drawing the
-// way MNIST was made and runs the network; this script shows the answer, the
-// 28x28 image the network saw, every layer's activations and, for a hidden
+// bpnn's drawing page: write a digit or a number on the pad; the server cuts
+// it into digits, prepares each the way MNIST was made and runs the network;
+// this script shows the number read, a box over each digit, each digit's
+// confidence and 28x28 input, and, for the digit chosen (pointed at on the pad
+// or in the list), its bar chart, every layer's activations and, for a hidden
 // neuron under the pointer, its incoming weights.  It also switches between
 // the Draw and Train tabs (train.js drives the Train tab) and between the
 // served model and one trained on the page.
@@ -22,9 +24,12 @@
   const inspectorCanvas = document.getElementById("inspector-canvas");
   const inspectorCaption = document.getElementById("inspector-caption");
   const modelSwitch = document.getElementById("model-switch");
+  const digitsEl = document.getElementById("digits");
+  const boxesEl = document.getElementById("boxes");
+  const barsCaption = document.getElementById("bars-caption");
 
-  const HINT = "Draw one digit, large, in the middle of the box.";
-  const INK_WIDTH = 22;          // on the 280x280 pad: about 2 pixels of MNIST's 20x20 box
+  const HINT = "Write a digit or a number, large, across the box.";
+  const INK_WIDTH = 22;          // on the 280-pixel-high pad: about 2 pixels of MNIST's 20x20 box
   const strokes = [];            // each stroke: a list of [x, y] points in pad pixels
   let drawing = null;            // the stroke under the pointer
   let drawVersion = 0;           // bumps on every change of the drawing
@@ -34,13 +39,21 @@
   let cells = [];
   let outputCells = [];
   let activeModel = "served";    // which model the pad uses: "served" or "trained"
-  let lastHidden = null;         // the activations of the last answer, for the inspector
+  let lastHidden = null;         // the activations of the digit on show, for the inspector
   const weightCache = new Map();
+  let reading = null;            // the last answer: {label, digits: [...], size, ...}
+  let selected = 0;              // the digit on show in the bars, "What it sees" and the layers
+  let source = "drawing";        // what the answer is of: "drawing" or "upload"
+  let uploaded = null;           // an uploaded picture shown on the pad: {bitmap, x, y, k} (pad pixels)
 
   // -- the pad ---------------------------------------------------------------
   function redraw() {
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, pad.width, pad.height);
+    if (uploaded && strokes.length === 0) {
+      const { bitmap, x, y, k } = uploaded;
+      ctx.drawImage(bitmap, x, y, bitmap.width * k, bitmap.height * k);
+    }
     ctx.strokeStyle = "#000";
     ctx.fillStyle = "#000";
     ctx.lineWidth = INK_WIDTH;
@@ -58,13 +71,15 @@
       for (let i = 1; i < stroke.length; i++) ctx.lineTo(stroke[i][0], stroke[i][1]);
       ctx.stroke();
     }
-    undoButton.disabled = clearButton.disabled = strokes.length === 0;
+    undoButton.disabled = strokes.length === 0;
+    clearButton.disabled = strokes.length === 0 && !uploaded;
   }
 
   function padPoint(event) {
+    // the drawing fills the canvas' content box (inside its dashed border)
     const box = pad.getBoundingClientRect();
-    return [(event.clientX - box.left) * pad.width / box.width,
-            (event.clientY - box.top) * pad.height / box.height];
+    return [(event.clientX - box.left - pad.clientLeft) * pad.width / pad.clientWidth,
+            (event.clientY - box.top - pad.clientTop) * pad.height / pad.clientHeight];
   }
 
   function changed() {
@@ -78,12 +93,17 @@
     if (event.button !== undefined && event.button > 0) return;
     event.preventDefault();
     pad.setPointerCapture(event.pointerId);
+    uploaded = null;                              // writing starts a new drawing
+    uploads += 1;
     drawing = [padPoint(event)];
     strokes.push(drawing);
     changed();
   });
   pad.addEventListener("pointermove", (event) => {
-    if (!drawing) return;
+    if (!drawing) {                               // pointing at a digit shows it inside the network
+      if (event.pointerType === "mouse") hoverDigit(padPoint(event));
+      return;
+    }
     event.preventDefault();
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
     let added = false;
@@ -100,7 +120,7 @@
   pad.addEventListener("pointercancel", endStroke);
 
   undoButton.addEventListener("click", () => { strokes.pop(); changed(); });
-  clearButton.addEventListener("click", () => { strokes.length = 0; changed(); });
+  clearButton.addEventListener("click", () => { strokes.length = 0; uploaded = null; changed(); });
 
   // -- talking to the server -------------------------------------------------
   function setStatus(text, isError = false) {
@@ -156,9 +176,17 @@
       else form.append("file", job.file, job.file.name);
       const data = await post(`/api/predict/image?model=${activeModel}`, form);
       if (current()) {
+        source = job.kind === "upload" ? "upload" : "drawing";
         show(data);
-        setStatus(job.kind === "upload" ? `${job.file.name}: the prepared image is on the right.`
-                                        : "Keep drawing, or Clear to start again.");
+        const many = data.digits.length > 1;
+        // no "on the right": on a phone the cards are one under the other
+        setStatus(job.kind === "upload"
+          ? `${job.file.name}: ` + (many
+            ? `read ${data.digits.length} digits, each with its prepared input in the answer; the chosen one is ` +
+              "shown large under \"What it sees\"."
+            : "the prepared image is shown under \"What it sees\".")
+          : many ? "Point at a digit (or tap it in the list) to see it inside the network; keep writing, or Clear."
+                 : "Keep writing, or Clear to start again.");
       }
     } catch (error) {
       if (current()) {
@@ -177,13 +205,35 @@
     schedule({ kind: "draw" });
   }
 
+  // the uploaded picture on the pad, fitted whole, so that the boxes of its digits lie over it
+  let uploads = 0;
+  async function showUpload(file) {
+    const mine = ++uploads;
+    uploaded = null;
+    let bitmap = null;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch (_) { /* a format the browser does not show (TIFF): the answer still comes, without boxes */ }
+    if (!bitmap || mine !== uploads || strokes.length) return;      // a newer upload, or writing began
+    const k = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
+    uploaded = { bitmap, k, x: (pad.width - bitmap.width * k) / 2, y: (pad.height - bitmap.height * k) / 2 };
+    redraw();
+    if (reading && source === "upload") {        // the answer came first: now its boxes can be placed
+      const i = selected;
+      show(reading);
+      selectDigit(i);
+    }
+  }
+
   upload.addEventListener("change", () => {
     const file = upload.files && upload.files[0];
     if (!file) return;
     strokes.length = 0;
     drawVersion += 1;
     result.dataset.drawVersion = String(drawVersion);
+    uploaded = null;
     redraw();
+    showUpload(file);
     setStatus(`reading ${file.name}…`);
     schedule({ kind: "upload", file });
     upload.value = "";
@@ -275,12 +325,12 @@
     else { high.textContent = "max"; note.innerHTML = `${activation}: 0 up to the layer's largest <i>a</i> (shown beside its title)`; }
   }
 
-  function drawSeen(image) {
+  function drawSeen(image, canvas = seen) {
     const rows = image.length;
     const cols = image[0].length;
-    seen.width = cols;
-    seen.height = rows;
-    const sctx = seen.getContext("2d");
+    canvas.width = cols;
+    canvas.height = rows;
+    const sctx = canvas.getContext("2d");
     const pixels = sctx.createImageData(cols, rows);
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
@@ -293,10 +343,107 @@
     sctx.putImageData(pixels, 0, 0);
   }
 
+  const percent = (digit) => `${(100 * digit.probabilities[digit.index]).toFixed(1)}%`;
+
+  // the number read: its digits as a list (input, label, confidence) and as boxes over the pad
   function show(data) {
+    reading = data;
     predictionEl.textContent = data.label;
+    const many = data.digits.length > 1;
+    confidenceEl.textContent = many ? `${data.digits.length} digits` : `${percent(data.digits[0])} sure`;
+    digitsEl.textContent = "";
+    boxesEl.textContent = "";
+    const frame = pictureFrame(data.size);
+    data.digits.forEach((digit, i) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.digit = String(i);
+      button.setAttribute("aria-pressed", "false");
+      button.title = `digit ${i + 1}: ${digit.label}, ${percent(digit)} sure`;
+      const canvas = document.createElement("canvas");
+      drawSeen(digit.input, canvas);
+      const label = document.createElement("span");
+      label.className = "label";
+      label.textContent = digit.label;
+      const pct = document.createElement("span");
+      pct.className = "pct";
+      pct.textContent = percent(digit);
+      button.append(canvas, label, pct);
+      li.appendChild(button);
+      digitsEl.appendChild(li);
+      if (frame) {
+        const box = document.createElement("span");
+        box.dataset.digit = String(i);
+        const x = frame.x + digit.box.x * frame.k;
+        const y = frame.y + digit.box.y * frame.k;
+        box.style.left = `${(100 * x / pad.width).toFixed(2)}%`;
+        box.style.top = `${(100 * y / pad.height).toFixed(2)}%`;
+        box.style.width = `${(100 * digit.box.width * frame.k / pad.width).toFixed(2)}%`;
+        box.style.height = `${(100 * digit.box.height * frame.k / pad.height).toFixed(2)}%`;
+        if (y < 0.12 * pad.height) box.classList.add("below");       // no room above for the label
+        const tag = document.createElement("b");
+        tag.textContent = digit.label;
+        const pct = document.createElement("small");
+        pct.textContent = ` ${percent(digit)}`;
+        tag.appendChild(pct);
+        box.appendChild(tag);
+        boxesEl.appendChild(box);
+      }
+    });
+    digitsEl.hidden = !many;
+    result.dataset.digits = String(data.digits.length);
+    selectDigit(0);
+  }
+
+  // where the analysed picture lies on the pad, in pad pixels: the drawing is the pad itself;
+  // an upload is shown fitted whole (null when it could not be shown)
+  function pictureFrame(size) {
+    if (source === "upload") {
+      if (!uploaded) return null;
+      const k = Math.min(pad.width / size.width, pad.height / size.height);
+      return { k, x: (pad.width - size.width * k) / 2, y: (pad.height - size.height * k) / 2 };
+    }
+    return { k: pad.width / size.width, x: 0, y: 0 };
+  }
+
+  function hoverDigit(point) {
+    if (!reading || reading.digits.length < 2) return;
+    const frame = pictureFrame(reading.size);
+    if (!frame) return;
+    const [px, py] = point;
+    const i = reading.digits.findIndex(({ box }) => {
+      const x = frame.x + box.x * frame.k, y = frame.y + box.y * frame.k;
+      return px >= x && px <= x + box.width * frame.k && py >= y && py <= y + box.height * frame.k;
+    });
+    if (i >= 0 && i !== selected) selectDigit(i);
+  }
+
+  const choose = (event) => {
+    const button = event.target.closest("button[data-digit]");
+    if (button) selectDigit(Number(button.dataset.digit));
+  };
+  digitsEl.addEventListener("pointerover", choose);
+  digitsEl.addEventListener("focusin", choose);
+  digitsEl.addEventListener("click", choose);
+
+  // one digit inside the network: its bars, its 28x28 input, every layer's activations
+  function selectDigit(i) {
+    if (!reading) return;
+    selected = i;
+    const many = reading.digits.length > 1;
+    digitsEl.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.digit === String(i))));
+    boxesEl.querySelectorAll("span[data-digit]").forEach((b) => b.classList.toggle("selected", many && b.dataset.digit === String(i)));
+    barsCaption.hidden = !many;
+    barsCaption.textContent = many ? `Digit ${i + 1} of ${reading.digits.length}, “${reading.digits[i].label}”: ` +
+      "its probabilities, its input and its activations below. Point at another digit to see it." : "";
+    result.dataset.selected = String(i);
+    seenNote();
+    showDigit({ ...reading.digits[i], classes: reading.classes });
+  }
+
+  function showDigit(data) {
     const p = data.probabilities;
-    confidenceEl.textContent = `${(100 * p[data.index]).toFixed(1)}% sure`;
     if (bars.length !== p.length) buildBars(data.classes);
     bars.forEach((bar, i) => {
       bar.fill.style.width = `${(100 * p[i]).toFixed(1)}%`;
@@ -344,6 +491,12 @@
   function showBlank() {
     predictionEl.textContent = "–";
     confidenceEl.textContent = "";
+    reading = null;
+    digitsEl.textContent = "";
+    digitsEl.hidden = true;
+    boxesEl.textContent = "";
+    barsCaption.hidden = true;
+    result.dataset.digits = "0";
     bars.forEach((bar) => { bar.fill.style.width = "0"; bar.pct.textContent = ""; bar.li.classList.remove("top"); });
     const sctx = seen.getContext("2d");
     sctx.fillStyle = "#000";
@@ -443,10 +596,19 @@
       dd.textContent = String(value);
       dl.append(dt, dd);
     }
-    document.getElementById("seen-note").textContent = info.image_shape.join("x") === "28x28"
-      ? "Your drawing after MNIST's preparation: cropped to the ink, fitted into 20x20 pixels and centred by " +
-        "its centre of mass in 28x28."
-      : `Your drawing prepared for this model's ${info.image_shape.join("x")} inputs.`;
+    seenNote();
+  }
+
+  // what "What it sees" shows: the drawing's or the upload's input, of which digit
+  function seenNote() {
+    if (!model) return;
+    const yours = source === "upload" ? "Your image" : "Your drawing";
+    const many = reading && reading.digits.length > 1;
+    const which = many ? `, digit ${selected + 1} of ${reading.digits.length} (“${reading.digits[selected].label}”)` : "";
+    document.getElementById("seen-note").textContent = model.image_shape.join("x") === "28x28"
+      ? `${yours}${which} after MNIST's preparation: ${many ? "the digit cropped to its ink" : "cropped to the ink"}, ` +
+        "fitted into 20x20 pixels and centred by its centre of mass in 28x28."
+      : `${yours} prepared for this model's ${model.image_shape.join("x")} inputs (read as one item).`;
   }
 
   async function loadModel(which) {
