@@ -16,6 +16,8 @@ the source articles (docs/reproduction.md describes each and what it gave).
 ``s4``                    MNIST 60k, 784-40-10, 13 epochs of batch 100
 ``s4-framework``          784-500-1000-300-10 ReLU, softmax, Adam
 ``best``                  bpnn's best MLP in about 10 minutes on 2 cores
+``mnist-record``          99% on MNIST: ``best`` with augmented training images
+``fashion-record``        the same care for Fashion-MNIST (flips, no rotation)
 ========================  =====================================================
 """
 
@@ -129,6 +131,34 @@ RECIPES: dict[str, Recipe] = {
              "batch_size": 128, "epochs": 40},
             "Hyper-parameters were chosen on the 50k/10k validation split; the recipe then trains "
             "on all 60,000 training images.",
+        ),
+        Recipe(
+            "mnist-record",
+            "MNIST 60k/10k, 784-1024-1024-10 ReLU, dropout 0.3, training images shifted (2 px), rotated "
+            "(10 degrees) and scaled (10%) anew every epoch, Nesterov 0.05 + cosine, max-norm 3, batch 128, "
+            "60 epochs",
+            "(ours) >= 99.0% in <= 15 minutes on 2 CPU cores; plain MLPs in the literature: 98.4% (800 units, "
+            "Simard 2003), 98.9-99.05% (dropout + max-norm, Srivastava 2014), 99.3-99.65% (deformed "
+            "training images, Simard 2003; Ciresan 2010)",
+            {"dataset": "mnist", "validation": 0, "layers": [784, 1024, 1024, 10], "activation": "relu",
+             "output": "softmax", "cost": "cross_entropy", "init": "he_normal", "dropout": 0.3,
+             "augment": "light", "optimizer": "nesterov", "eta": 0.05, "mu": 0.9, "schedule": "cosine",
+             "max_norm": 3.0, "batch_size": 128, "epochs": 60},
+            "Chosen on the 50k/10k validation split (docs/reproduction.md lists the trials); the recipe then "
+            "trains on all 60,000 training images.  'bpnn augment --augment light' shows what it trains on.",
+        ),
+        Recipe(
+            "fashion-record",
+            "Fashion-MNIST 60k/10k, 784-1024-1024-10 ReLU, dropout 0.3, training images mirrored and shifted "
+            "(1 px) anew every epoch, Nesterov 0.05 + cosine, max-norm 3, batch 128, 60 epochs",
+            "(ours) >= 90.5% in <= 15 minutes on 2 CPU cores; Zalando's benchmark lists an MLP 256-128-100 at "
+            "88.3%",
+            {"dataset": "fashion-mnist", "validation": 0, "layers": [784, 1024, 1024, 10], "activation": "relu",
+             "output": "softmax", "cost": "cross_entropy", "init": "he_normal", "dropout": 0.3,
+             "augment": "fashion", "optimizer": "nesterov", "eta": 0.05, "mu": 0.9, "schedule": "cosine",
+             "max_norm": 3.0, "batch_size": 128, "epochs": 60},
+            "Chosen on the 50k/10k validation split; the recipe then trains on all 60,000 training images. "
+            "Clothes are mirrored but not rotated (the photographs are upright).",
         ),
     ]
 }

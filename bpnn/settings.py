@@ -364,7 +364,7 @@ def _declare() -> dict[str, Setting]:
                 "(pixels) while training", _M, metavar="P"),
         Setting("dtype", "float32", _choice(("float32", "float64")), "floating-point type", _M,
                 choices=("float32", "float64")),
-        Setting("seed", 0, number(int, 0), "seed of the initial weights, the shuffling and dropout", _M,
+        Setting("seed", 0, number(int, 0), "seed of the initial weights, the shuffling, dropout and augmentation", _M,
                 metavar="N"),
         Setting("optimizer", "sgd", _choice(optimizers), "update rule", _T, choices=optimizers),
         Setting("eta", None, number(float, 0.0, exclusive=True, allow_none=True),
