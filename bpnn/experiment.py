@@ -452,6 +452,7 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
     say(f"bpnn {__version__}: {net!r} on {name}: {describe_data(ds)}")
     batch = "full batch" if settings.batch_size is None else f"batch {settings.batch_size}"
     say(f"{optimizer!r}, {batch}, {settings.epochs} epochs" + (f", {schedule!r}" if schedule else "")
+        + (f", augment {settings.augment}" if settings.augment != "none" else "")
         + f", seed {settings.seed}" + (f", recipe {settings.recipe}" if settings.recipe else ""))
     if checkpoint is not None:
         say(f"resuming from {checkpoint.path} after epoch {checkpoint.epoch}")
