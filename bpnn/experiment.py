@@ -183,21 +183,18 @@ def build_network(settings: Settings, sizes: Sequence[int], code=None) -> Networ
 
 def make_augmentation(settings: Settings, ds):
     """The training-time augmentation the settings describe for data set ``ds`` (None for none)."""
-    from .augment import parse_augment
+    from .augment import DIGIT_DATASETS, parse_augment
 
     if settings.augment == "none":
         return None
     shape = ds.preprocessing.image_shape
     if shape is None or len(shape) != 2:
         raise SettingError(f"--augment moves images, but {ds.name} has no 2-D image shape; drop --augment")
-    if settings.standardize == "feature":
-        raise SettingError("--augment moves pixels, so per-pixel standardisation no longer fits them; use "
-                           "--standardize global or none with --augment")
     fill = 0.0
     if settings.standardize == "global":       # the paper's 0, standardised like every pixel
         fill = float(ds.preprocessing.standardize_inputs(np.zeros((1, 1), settings.dtype))[0, 0])
     try:
-        return parse_augment(settings.augment, shape, fill, digits=ds.name in ("mnist", "digits"))
+        return parse_augment(settings.augment, shape, fill, digits=ds.name in DIGIT_DATASETS)
     except ValueError as err:
         raise SettingError(f"--augment: {err}") from None
 
@@ -449,6 +446,7 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
                                                    "dataset": ds.name})
         run_callbacks.append(checkpointer)
 
+    augmentation = make_augmentation(settings, ds)
     say(f"bpnn {__version__}: {net!r} on {name}: {describe_data(ds)}")
     batch = "full batch" if settings.batch_size is None else f"batch {settings.batch_size}"
     say(f"{optimizer!r}, {batch}, {settings.epochs} epochs" + (f", {schedule!r}" if schedule else "")
@@ -468,7 +466,7 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
             net.fit(ds.train.X, y_train, epochs=settings.epochs, batch_size=settings.batch_size,
                     optimizer=optimizer, lmbda=settings.l2, max_norm=settings.max_norm,
                     validation_data=validation, callbacks=run_callbacks, schedule=schedule,
-                    initial_epoch=initial_epoch, history=history, augment=make_augmentation(settings, ds))
+                    initial_epoch=initial_epoch, history=history, augment=augmentation)
     except KeyboardInterrupt:
         # the file can already be in place while its writer has not returned yet
         # (Ctrl-C between the rename and the bookkeeping), so look on disk too

@@ -176,7 +176,8 @@ def _ink(grey: np.ndarray) -> np.ndarray:
         ink = grey
     contrast = float(ink.max()) - background
     if contrast < 16:                            # fewer than 16 grey levels of ink
-        raise ImageError("no digit found: the image is blank or has almost no contrast")
+        raise ImageError("no digit found: the image is blank or has almost no contrast; give a picture of "
+                         "dark ink on light paper (or light on dark), cropped to the writing")
     return np.clip((ink - background) / contrast, 0.0, 1.0)
 
 

@@ -623,7 +623,7 @@ class Settings(Mapping[str, Any]):
             A hyper-parameter given for a rule that does not have it
             (``--mu`` with adam), ``layers`` with fewer than 2 sizes,
             early-stopping options without ``--patience``, ``flip`` in the
-            augmentation of digits.
+            augmentation of digits, augmentation with per-pixel standardisation.
         """
         for owner, table in _OWNED.items():
             chosen = self[owner]
@@ -637,11 +637,14 @@ class Settings(Mapping[str, Any]):
             raise SettingError(f"--layers needs at least an input and an output size, got {self.layers}")
         if self.patience is None and (self.eval_every != 1 or self.monitor != "val_loss"):
             raise SettingError("--eval-every and --monitor belong to early stopping; also give --patience")
-        if self.augment != "none" and str(self.dataset).lower() in ("mnist", "digits"):
-            from .augment import parse_augment
+        if self.augment != "none":
+            from .augment import DIGIT_DATASETS, parse_augment
 
+            if self.standardize == "feature":
+                raise SettingError("--augment moves pixels, so per-pixel standardisation no longer fits them; use "
+                                   "--standardize global or none with --augment")
             try:
-                parse_augment(self.augment, digits=True)
+                parse_augment(self.augment, digits=str(self.dataset).lower() in DIGIT_DATASETS)
             except ValueError as err:
                 raise SettingError(f"--augment: {err}") from None
 

@@ -118,15 +118,22 @@ def test_the_same_seed_gives_the_same_images_and_another_seed_others(digits28):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-def test_elastic_field_has_the_strength_asked_for():
-    from bpnn.augment import _smooth_field
+def test_elastic_field_has_simards_strength_and_each_image_its_own():
+    from bpnn.augment import PRESETS, _smooth_field
 
-    field = 1.1 * _smooth_field(np.random.default_rng(0), 64, 28, 28, 4.0)
-    assert field.shape == (64, 2, 28, 28) and field.std() == pytest.approx(1.1, rel=1e-6)
-    # Simard's field (alpha 34, sigma 4) from scipy's Gaussian filter has about this strength
-    raw = np.random.default_rng(1).uniform(-1, 1, (64, 28, 28))
+    strength = PRESETS["elastic"]["elastic"]
+    field = strength * _smooth_field(np.random.default_rng(0), 400, 28, 28, 4.0)
+    assert field.shape == (400, 2, 28, 28)
+    # Simard's field (alpha 34, sigma 4, zero outside) from scipy's Gaussian filter, independently
+    raw = np.random.default_rng(1).uniform(-1, 1, (400, 28, 28))
     simard = 34 * np.stack([ndimage.gaussian_filter(f, 4, mode="constant") for f in raw])
-    assert simard.std() == pytest.approx(1.1, rel=0.2)
+    centre = (slice(None), slice(10, 18), slice(10, 18))
+    assert field[:, 0][centre].std() == pytest.approx(simard[centre].std(), rel=0.05)
+    assert field.std() == pytest.approx(simard.std(), rel=0.05)          # fading toward the edges alike
+    # an image's field does not depend on how many images share its block
+    one = _smooth_field(np.random.default_rng(5), 1, 28, 28, 4.0)
+    many = _smooth_field(np.random.default_rng(5), 10, 28, 28, 4.0)
+    assert np.allclose(one[0], many[0], rtol=1e-12, atol=1e-12)
 
 
 def test_bad_augmentations_are_refused_with_the_fix():
@@ -142,12 +149,17 @@ def test_bad_augmentations_are_refused_with_the_fix():
         parse_augment("light,flip=true", digits=True)
     with pytest.raises(ValueError, match="rows of 784 values"):
         Augmentation(shift=1)(np.zeros((2, 64), np.float32), np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"float32 or float64 images .*X.astype\(np.float32\) / 255"):
+        Augmentation(shift=1)(np.zeros((2, 784), np.uint8), np.random.default_rng(0))
+    with pytest.raises(SettingError, match="per-pixel standardisation"):
+        Settings(dataset="digits", augment="light", standardize="feature").check()
     with pytest.raises(SettingError, match="flip mirrors images"):
         Settings(dataset="mnist", augment="fashion").check()
     with pytest.raises(SettingError, match="--augment: unknown augmentation"):
         Settings(augment="shift=1,wobble=2")
     assert Settings(augment="light,elastic=1").augment == "shift=2,rotation=10,scale=0.1,elastic=1"
     assert Settings(augment="Elastic").augment == "elastic"
+    assert Settings(augment={"shift": 2, "flip": True}).augment == "shift=2,flip=true"   # TOML's inline table
 
 
 # -- in training ----------------------------------------------------------------------------------------
@@ -169,6 +181,23 @@ def test_batches_are_augmented_in_order_whatever_the_thread_timing(digits28):
     # the labels travel with their rows
     labels = np.concatenate([yb.argmax(1) for _, _, yb in BatchIterator(X, Y, 32, aug)(order, np.random.default_rng(5))])
     assert np.array_equal(labels, y[order])
+
+
+def test_full_batch_augmentation_works_in_bounded_pieces(digits28, monkeypatch):
+    import bpnn.nn.training as training
+
+    X, y = digits28
+    monkeypatch.setattr(training, "AUGMENT_ROWS", 64)       # 300 rows: pieces of 64
+    seen = []
+
+    def augment(xb, rng):
+        seen.append(xb.shape[0])
+        return parse_augment("light")(xb, rng)
+
+    net = bpnn.Network([784, 16, 10], activation="relu", output_activation="softmax", cost="cross_entropy", seed=0)
+    net.fit(X, y, epochs=2, batch_size=None, optimizer="adam", augment=augment)
+    assert max(seen) == 64 and sum(seen) == 2 * len(X)
+    assert np.isfinite(net.flat_params).all()
 
 
 def test_an_augment_error_reaches_the_caller_and_stopping_early_leaves_no_thread(digits28):

@@ -508,7 +508,8 @@ def test_predict_names_a_blank_image_and_goes_on(tmp_path, capsys, number_model,
     Image.new("L", (120, 60), 235).save(blank)
     status, out, err = run(capsys, "predict", number_model, blank, path)
     assert status == 1 and out.startswith(f"{path}  2026  (")
-    assert err == f"bpnn: error: {blank}: no digit found: the image is blank or has almost no contrast\n"
+    assert err == (f"bpnn: error: {blank}: no digit found: the image is blank or has almost no contrast; give a "
+                   f"picture of dark ink on light paper (or light on dark), cropped to the writing\n")
     status, _, err = run(capsys, "predict", number_model, blank, "--single")
     assert status == 1 and err.startswith(f"bpnn: error: {blank}: no digit found")
 

@@ -303,17 +303,25 @@ class BatchIterator:
                 np.take(self.Y, idx, axis=0, out=self.y_buf[:idx.shape[0]], mode="clip")
             yield slice(start, start + k), self.x_buf[j:j + k], self.y_buf[j:j + k]
 
+    def _augmented_rows(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``augment`` of the rows ``idx`` of X, :data:`AUGMENT_ROWS` at a time (bounded temporaries)."""
+        out = np.empty((idx.shape[0], self.X.shape[1]), self.X.dtype)
+        for s in range(0, idx.shape[0], AUGMENT_ROWS):
+            xb = np.take(self.X, idx[s:s + AUGMENT_ROWS], axis=0)
+            moved = self.augment(xb, rng)
+            if moved.shape != xb.shape or moved.dtype != xb.dtype:
+                raise ValueError(f"augment must return an array of shape {xb.shape} and dtype {xb.dtype}, "
+                                 f"got {moved.shape} {moved.dtype}")
+            out[s:s + xb.shape[0]] = moved
+        return out
+
     def _blocks(self, order: np.ndarray, rng: np.random.Generator):
-        """``(start, X_block, Y_block)`` of augmented rows, block after block in ``order``."""
+        """``(start, X_block, Y_block)`` of augmented rows, block after block in ``order`` (the full
+        batch: one block, augmented in pieces)."""
         block = self.n if self.full_batch else self.m * self.per_gather
         for start in range(0, self.n, block):
             idx = order[start:start + block]
-            xb = np.take(self.X, idx, axis=0)
-            out = self.augment(xb, rng)
-            if out.shape != xb.shape or out.dtype != xb.dtype:
-                raise ValueError(f"augment must return an array of shape {xb.shape} and dtype {xb.dtype}, "
-                                 f"got {out.shape} {out.dtype}")
-            yield start, out, np.take(self.Y, idx, axis=0)
+            yield start, self._augmented_rows(idx, rng), np.take(self.Y, idx, axis=0)
 
     def _augmented(self, order: np.ndarray, rng: np.random.Generator | None):
         if rng is None:
