@@ -265,10 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "'bpnn train' and report test accuracy, fit and predict time.")
     baseline.add_argument("name", metavar="NAME", help="svr (regress the digit, rounded: the source's), svc, "
                           "logreg, knn or mlp")
-    for name in ("dataset", "data_dir", "validation", "classes", "limit", "standardize", "seed"):
-        setting = SETTINGS[name]
-        baseline.add_argument(setting.flag, dest=name, type=_type(setting.parse, name), default=argparse.SUPPRESS,
-                              metavar=_metavar(setting), help=_help(setting))
+    _add_settings(baseline, ("dataset", "data_dir", "validation", "classes", "limit", "standardize", "seed"))
     baseline.add_argument("--json", action="store_true", help="print the result as JSON")
     baseline.set_defaults(handler=cmd_baseline)
 
@@ -284,10 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     augment = commands.add_parser("augment", help="show what --augment does: training images and augmented versions",
                                   description="Write a grid of training images, each followed by versions of it "
                                   "made by the augmentation that 'bpnn train --augment' would use.")
-    for name in ("dataset", "data_dir", "augment", "seed"):
-        setting = SETTINGS[name]
-        augment.add_argument(setting.flag, dest=name, type=_type(setting.parse, name), default=argparse.SUPPRESS,
-                             metavar=_metavar(setting), help=_help(setting))
+    _add_settings(augment, ("dataset", "data_dir", "augment", "seed"))
     augment.add_argument("--images", type=_type(positive_int, "images"), default=8, metavar="N",
                          help="training images, one per row (at most 64) [default: 8]")
     augment.add_argument("--variants", type=_type(positive_int, "variants"), default=8, metavar="V",
@@ -299,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     recipes.add_argument("name", nargs="?", metavar="NAME", help="a recipe to print as TOML [default: list them all]")
     recipes.set_defaults(handler=cmd_recipes)
     return parser
+
+
+def _add_settings(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """Options for these training settings, as 'bpnn train' has them (absent unless given)."""
+    for name in names:
+        setting = SETTINGS[name]
+        parser.add_argument(setting.flag, dest=name, type=_type(setting.parse, name), default=argparse.SUPPRESS,
+                            metavar=_metavar(setting), help=_help(setting))
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
