@@ -332,21 +332,20 @@ def describe(augmentation: Augmentation | None) -> str:
 
 
 def sample_grid(X: np.ndarray, augmentation: Augmentation | None, rng: np.random.Generator,
-                variants: int = 8) -> np.ndarray:
-    """Rows of images: each of ``X`` first, then ``variants`` augmented versions.
+                variants: int = 8, image_shape: Sequence[int] = (28, 28)) -> np.ndarray:
+    """Rows of images: each of ``X`` first, then ``variants`` augmented versions
+    (the image itself again when ``augmentation`` is None).
 
     Returns
     -------
-    ndarray of shape (len(X), variants + 1, H, W)
+    ndarray of shape (len(X), variants + 1, H, W), ``(H, W)`` the augmentation's image shape
+    (``image_shape`` without one)
     """
-    shape = augmentation.image_shape if augmentation is not None else None
-    if shape is None:
-        side = int(round(math.sqrt(X.shape[1])))
-        shape = (side, side)
-    out = np.empty((X.shape[0], variants + 1) + tuple(shape), X.dtype)
-    out[:, 0] = X.reshape((-1,) + tuple(shape))
+    shape = tuple(augmentation.image_shape if augmentation is not None else image_shape)
+    out = np.empty((X.shape[0], variants + 1) + shape, X.dtype)
+    out[:, 0] = X.reshape((-1,) + shape)
     for v in range(variants):
         moved = X if augmentation is None else augmentation(X.copy(), rng)
-        out[:, v + 1] = moved.reshape((-1,) + tuple(shape))
+        out[:, v + 1] = moved.reshape((-1,) + shape)
     return out
 

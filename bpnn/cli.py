@@ -477,17 +477,11 @@ def _named(err: Exception, name: str) -> str:
 def _readings(predictor, file: str, single: bool) -> list[tuple[str, Any, Any]]:
     """``(name, Reading, grey picture or None)`` for every input in ``file``."""
     from .imageprep import load_inputs, read_image
-    from .predictor import Digit, Reading
 
     if Path(file).suffix.lower() == ".npy":
         samples = load_inputs(file, predictor.image_shape, predictor.scale, predictor.layout)
-        predictions = predictor.predict_images([image for _, image in samples])
-        out = []
-        for (name, _), prediction in zip(samples, predictions):
-            shape = prediction.image.shape if prediction.image.ndim == 2 else (1, prediction.image.size)
-            out.append((name, Reading(prediction.label, [Digit((0, 0, shape[0], shape[1]), 0, prediction)],
-                                      (shape[0], shape[1]), False), None))
-        return out
+        readings = predictor.read_prepared_images([image for _, image in samples])
+        return [(name, reading, None) for (name, _), reading in zip(samples, readings)]
     grey = read_image(file)
     return [(str(file), predictor.read(grey, str(file), single=single), grey)]
 
@@ -520,8 +514,6 @@ def _save_boxes(grey: np.ndarray, reading, path: Path) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``bpnn predict``."""
-    from PIL import Image
-
     from .imageprep import ImageError, save_image
     from .predictor import Predictor
 
@@ -550,23 +542,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 else:
                     stem = _prepared_name(name)[:-len(".prepared.png")]
                     for k, digit in enumerate(reading.digits, 1):
-                        a = np.clip(np.asarray(digit.prediction.image, dtype=np.float64), 0, 1)
-                        big = np.kron(np.round(a * 255).astype(np.uint8), np.ones((_SHOW_ENLARGE, _SHOW_ENLARGE),
-                                                                                 dtype=np.uint8))
-                        Image.fromarray(big).save(folder / f"{stem}.digit-{k}.png")
+                        save_image(digit.prediction.image, folder / f"{stem}.digit-{k}.png", enlarge=_SHOW_ENLARGE)
                 if grey is not None:
                     _save_boxes(grey, reading, folder / (_prepared_name(name)[:-len(".prepared.png")] + ".boxes.png"))
             if args.json:
                 row = {"file": name, "label": reading.label, "index": first.index,
                        "probabilities": [round(float(v), 6) for v in first.probabilities],
-                       "segmented": reading.segmented,
-                       "size": {"width": reading.size[1], "height": reading.size[0]},
-                       "digits": []}
+                       "segmented": reading.segmented, "size": reading.size_dict(), "digits": []}
                 for digit in reading.digits:
-                    t, l, b, r = digit.box
                     row["digits"].append({
                         "label": digit.prediction.label, "index": digit.prediction.index, "line": digit.line,
-                        "box": {"x": l, "y": t, "width": r - l, "height": b - t},
+                        "box": digit.box_dict(),
                         "probabilities": [round(float(v), 6) for v in digit.prediction.probabilities]})
                 print(json.dumps(row), flush=True)
             elif len(reading.digits) == 1:
@@ -806,7 +792,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     """``bpnn augment --dataset NAME --augment SPEC --out PNG``."""
     from . import plots
     from .augment import describe, sample_grid
-    from .experiment import load_data, make_augmentation
+    from .experiment import check_output_file, load_data, make_augmentation
 
     if args.images > 64 or args.variants > 32:
         raise SettingError(f"at most 64 images of 32 variants each, got --images {args.images} --variants "
@@ -814,19 +800,15 @@ def cmd_augment(args: argparse.Namespace) -> int:
     values = {k: getattr(args, k) for k in ("dataset", "data_dir", "augment", "seed") if hasattr(args, k)}
     settings = Settings.from_sources(cli={**values, "validation": 0})
     settings.check()
-    out = Path(args.out)
-    if out.is_dir() or not out.absolute().parent.is_dir():
-        raise SettingError(f"--out {args.out}: " + ("it is a folder; give a file name" if out.is_dir()
-                                                    else f"the folder {out.absolute().parent} does not exist"))
+    check_output_file("--out", args.out)
     ds = load_data(settings, progress=_show_progress(False))
     augmentation = make_augmentation(settings, ds)
     rng = np.random.default_rng(settings.seed)
-    rows = rng.choice(len(ds.train), size=min(args.images, len(ds.train)), replace=False)
-    X = ds.train.X[np.sort(rows)]
-    grid = sample_grid(X, augmentation, rng, args.variants).reshape(
-        (len(X), args.variants + 1) + tuple(ds.preprocessing.image_shape))
-    grid = ds.preprocessing.unstandardize_inputs(grid)
-    labels = [ds.classes[int(y)] for y in ds.train.y[np.sort(rows)]]
+    rows = np.sort(rng.choice(len(ds.train), size=min(args.images, len(ds.train)), replace=False))
+    X = ds.train.X[rows]
+    grid = ds.preprocessing.unstandardize_inputs(
+        sample_grid(X, augmentation, rng, args.variants, ds.preprocessing.image_shape))
+    labels = [ds.classes[int(y)] for y in ds.train.y[rows]]
     plots.augmented_samples(grid, labels, args.out, title=f"{ds.name}: --augment {settings.augment} "
                             f"({describe(augmentation)})")
     print(f"wrote {args.out}: {len(X)} training images of {ds.name}, each with {args.variants} augmented versions "

@@ -96,6 +96,19 @@ class Result:
 # --------------------------------------------------------------------------
 # the parts
 # --------------------------------------------------------------------------
+def check_output_file(flag: str, path: str | os.PathLike | None) -> None:
+    """Refuse an output file that is a folder or whose folder does not exist (before any work is done).
+
+    Raises
+    ------
+    SettingError
+        Naming ``flag`` and the fix.
+    """
+    if path and (Path(path).is_dir() or not Path(path).absolute().parent.is_dir()):
+        raise SettingError(f"{flag} {path}: " + ("it is a folder; give a file name" if Path(path).is_dir()
+                                                 else f"the folder {Path(path).absolute().parent} does not exist"))
+
+
 def load_data(settings: Settings, progress: bool = False, test_only: bool = False):
     """The data set the settings name, split and prepared, limited to ``settings.limit`` training rows
     (``test_only``: only the test split is read)."""
@@ -391,11 +404,7 @@ def run(settings: Settings, *, resume=None, callbacks: Sequence[Callback] = (),
         settings = resume_settings(checkpoint, settings)
     settings.check()
     for option in ("out", "metrics_out", "checkpoint"):       # fail now, not after training
-        path = settings[option]
-        if path and (Path(path).is_dir() or not Path(path).absolute().parent.is_dir()):
-            raise SettingError(f"--{option.replace('_', '-')} {path}: "
-                               + ("it is a folder; give a file name" if Path(path).is_dir()
-                                  else f"the folder {Path(path).absolute().parent} does not exist"))
+        check_output_file(f"--{option.replace('_', '-')}", settings[option])
     started = time.perf_counter()
     ds = data if data is not None else load_data(settings, progress)
     timings = {"data": time.perf_counter() - started}

@@ -439,9 +439,11 @@ def _check_npy_header(path: Path) -> None:
                          f"holds {path.stat().st_size - offset}; it is truncated or damaged")
 
 
-def save_image(image: np.ndarray, path: str | os.PathLike) -> None:
-    """Save a prepared image (values in [0, 1]) as an 8-bit grey PNG, pixel for pixel."""
+def save_image(image: np.ndarray, path: str | os.PathLike, enlarge: int = 1) -> None:
+    """Save a prepared image (values in [0, 1]) as an 8-bit grey PNG, each pixel ``enlarge`` x ``enlarge``."""
     from PIL import Image
 
-    a = np.clip(np.asarray(image, dtype=np.float64), 0, 1)
-    Image.fromarray(np.round(a * 255).astype(np.uint8)).save(path)
+    a = np.round(np.clip(np.asarray(image, dtype=np.float64), 0, 1) * 255).astype(np.uint8)
+    if enlarge > 1:
+        a = np.kron(a, np.ones((enlarge, enlarge), dtype=np.uint8))
+    Image.fromarray(a).save(path)

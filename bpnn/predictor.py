@@ -133,11 +133,14 @@ class Digit:
     line: int
     prediction: Prediction
 
-    def to_dict(self, classes: Sequence[str], digits: int = 4) -> dict:
-        """:meth:`Prediction.to_dict` plus ``box`` (``{"x", "y", "width", "height"}``, picture pixels) and ``line``."""
+    def box_dict(self) -> dict:
+        """The box as ``{"x", "y", "width", "height"}`` in picture pixels (what the JSON outputs carry)."""
         top, left, bottom, right = self.box
-        return {**self.prediction.to_dict(classes, digits), "line": self.line,
-                "box": {"x": left, "y": top, "width": right - left, "height": bottom - top}}
+        return {"x": left, "y": top, "width": right - left, "height": bottom - top}
+
+    def to_dict(self, classes: Sequence[str], digits: int = 4) -> dict:
+        """:meth:`Prediction.to_dict` plus ``box`` (:meth:`box_dict`) and ``line``."""
+        return {**self.prediction.to_dict(classes, digits), "line": self.line, "box": self.box_dict()}
 
 
 @dataclass
@@ -166,9 +169,12 @@ class Reading:
     def to_dict(self, classes: Sequence[str], digits: int = 4) -> dict:
         """JSON-ready: the number read, the first digit's :meth:`Prediction.to_dict` fields, and every digit."""
         first = self.digits[0].prediction.to_dict(classes, digits)
-        return {**first, "label": self.label, "segmented": self.segmented,
-                "size": {"width": self.size[1], "height": self.size[0]},
+        return {**first, "label": self.label, "segmented": self.segmented, "size": self.size_dict(),
                 "digits": [d.to_dict(classes, digits) for d in self.digits]}
+
+    def size_dict(self) -> dict:
+        """The picture's size as ``{"width", "height"}``."""
+        return {"width": self.size[1], "height": self.size[0]}
 
 
 def _dataset_label(name: str | None) -> str | None:
@@ -355,12 +361,19 @@ class Predictor:
         """
         return self.read(self.picture_from_bytes(data, name), name, single)
 
+    def read_prepared_images(self, images: Sequence[np.ndarray]) -> list[Reading]:
+        """One :class:`Reading` per prepared input, run through the network together (each box is
+        the whole field)."""
+        readings = []
+        for prediction in self.predict_images(images):
+            rows, cols = prediction.image.shape if prediction.image.ndim == 2 else (1, prediction.image.size)
+            readings.append(Reading(prediction.label, [Digit((0, 0, int(rows), int(cols)), 0, prediction)],
+                                    (int(rows), int(cols)), False))
+        return readings
+
     def read_prepared(self, image: np.ndarray) -> Reading:
-        """A :class:`Reading` of one prepared input (the box is the whole field)."""
-        prediction = self.predict_image(image)
-        shape = prediction.image.shape if prediction.image.ndim == 2 else (1, prediction.image.size)
-        return Reading(prediction.label, [Digit((0, 0, int(shape[0]), int(shape[1])), 0, prediction)],
-                       (int(shape[0]), int(shape[1])), False)
+        """:meth:`read_prepared_images` for one prepared input."""
+        return self.read_prepared_images([image])[0]
 
     # -- the network --------------------------------------------------------
     def predict_images(self, images: Sequence[np.ndarray]) -> list[Prediction]:
