@@ -330,6 +330,7 @@ def test_a_number_written_with_the_mouse_is_read_digit_by_digit(server, browser,
     page.hover("#digits button[data-digit='1']")
     page.wait_for_function("() => document.getElementById('result').dataset.selected === '1'")
     assert page.locator("#bars li.top .name").inner_text() == "0"
+    assert_bars_filled(page)             # the bars follow the new digit (and the screenshot shows them settled)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "number-laptop.png"), full_page=True)
     assert errors == []
@@ -363,6 +364,7 @@ def test_drawn_digits_are_read_with_touch_on_a_phone(server, browser, digits):
     for selector in ("#digits", "#bars", "#seen"):
         box = page.locator(selector).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+    assert_bars_filled(page)
     page.screenshot(path=str(SHOTS / "number-phone.png"), full_page=True)
     assert errors == []
     context.close()
