@@ -5,24 +5,57 @@ from __future__ import annotations
 import numpy as np
 
 import bpnn
+from bpnn.nn import accel
 
 
 def setup(threads: int) -> dict:
-    # the worker limits the BLAS threads (threadpoolctl); bpnn's own
-    # element-wise work runs in the calling thread
-    return {"bpnn": bpnn.__version__}
+    # the worker limits the BLAS threads (threadpoolctl); bpnn's compiled
+    # optimizer steps use numba's threads, as many as the BLAS gets
+    info = {"bpnn": bpnn.__version__, "kernels": accel.kernels_in_use()}
+    if info["kernels"] == "numba":
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        info.update(numba=numba.__version__, numba_threads=numba.get_num_threads())
+    return info
+
+
+def warm_up(cfgs) -> dict:
+    """Compile the kernels (or load them from numba's cache) on 256 random rows per configuration, so that
+    the worker's timings and peak memory start after it, as they start after the imports."""
+    rng = np.random.default_rng(0)
+    for cfg in cfgs:
+        X = rng.random((256, cfg.sizes[0]), dtype=np.float32)
+        net = _network(cfg, 0)
+        net.fit(X, np.arange(256) % cfg.sizes[-1], epochs=1, batch_size=cfg.batch, eta=cfg.eta,
+                optimizer=cfg.optimizer)
+        net.predict(X)
+        net.evaluate(X, np.arange(256) % cfg.sizes[-1])
+    if accel.kernels_in_use() != "numba":
+        return {}
+    import numba
+
+    try:
+        return {"numba_threading_layer": numba.threading_layer()}
+    except ValueError:          # no parallel kernel ran (small networks)
+        return {}
 
 
 def train(cfg, X, y, epochs: int, seed: int, n_batches=None):
-    net = bpnn.Network(list(cfg.sizes), activation=cfg.activation, output_activation=cfg.output,
-                       cost=cfg.cost, init=cfg.init, seed=seed)
+    net = _network(cfg, seed)
     history = net.fit(X, y, epochs=epochs, batch_size=cfg.batch, eta=cfg.eta, optimizer=cfg.optimizer)
     return net, [float(s) for s in history.seconds]
+
+
+def _network(cfg, seed: int) -> bpnn.Network:
+    return bpnn.Network(list(cfg.sizes), activation=cfg.activation, output_activation=cfg.output,
+                       cost=cfg.cost, init=cfg.init, seed=seed)
 
 
 def predict(net, X) -> np.ndarray:
     return net.predict(X)
 
 
-NOTES = ("`Network.fit` with the configuration's optimizer; seconds per epoch from its History "
-         "(shuffle, every mini-batch step, and the epoch's loss and accuracy).")
+NOTES = ("`Network.fit` with the configuration's optimizer and the compiled kernels (numba) on; seconds per "
+         "epoch from its History (shuffle, every mini-batch step, and the epoch's loss and accuracy); the "
+         "kernels are compiled (or loaded from numba's cache) in a warm-up `fit` on 256 rows before the timed one.")

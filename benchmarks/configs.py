@@ -51,6 +51,7 @@ CONFIGS: dict[str, Config] = {
 #: Which frameworks can run which configuration faithfully.
 SUPPORTED = {
     "bpnn": {"a", "b", "c"},
+    "bpnn-numpy": {"a", "b", "c"},
     "torch": {"a", "b", "c"},
     # MLPClassifier always has a softmax (log-loss) output: no sigmoid/quadratic network
     "sklearn": {"b", "c"},

@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-RUNNERS = {"bpnn": "bpnn_runner", "torch": "torch_runner", "sklearn": "sklearn_runner", "loop": "loop_runner"}
+RUNNERS = {"bpnn": "bpnn_runner", "bpnn-numpy": "bpnn_numpy_runner", "torch": "torch_runner", "sklearn": "sklearn_runner", "loop": "loop_runner"}
 
 
 def _status_kb(key: str) -> int | None:
@@ -91,6 +91,9 @@ def main(argv=None) -> int:
             runner.OPTIONS.update(adam=args.torch_adam, sgd=args.torch_sgd, compile=args.torch_compile)
         info.update(runner.setup(args.threads))
         limits.append(threadpool_limits(args.threads))  # again: setup may have loaded another BLAS
+        if hasattr(runner, "warm_up"):                  # compilation counts with the imports, not the training
+            info.update(runner.warm_up([configs.CONFIGS[k] for k in args.configs.split(",")
+                                        if k in configs.SUPPORTED[args.framework]]) or {})
     blas = [{"api": d.get("internal_api"), "version": d.get("version"), "threads": d.get("num_threads"),
              "library": d.get("prefix")} for d in threadpool_info()]
     baseline_kb = _status_kb("VmRSS") or 0

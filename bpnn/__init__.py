@@ -9,7 +9,7 @@ from .exceptions import BpnnError, DataError, DivergenceError, ModelFileError
 from .io.modelfile import load, save
 from .model import TrainedModel
 from .nn import Callback, Dense, Dropout, EpochRecord, Evaluation, GradientCheck, History, Network, gradient_check
-from .nn import Diagnostics, Trace, trace
+from .nn import Diagnostics, Trace, kernels_in_use, set_kernels, trace, use_kernels
 from .preprocessing import Preprocessing
 
 __all__ = [
@@ -26,6 +26,9 @@ __all__ = [
     "trace",
     "Trace",
     "Diagnostics",
+    "set_kernels",
+    "use_kernels",
+    "kernels_in_use",
     "TrainedModel",
     "Preprocessing",
     "Settings",
@@ -48,7 +51,7 @@ _LAZY_SUBMODULES = {"datasets", "callbacks", "metrics", "plots", "imageprep", "r
                     "segmentation"}
 #: the core's modules, reachable as ``bpnn.optimizers`` etc. (they live in ``bpnn.nn``)
 _CORE_MODULES = {"activations", "costs", "initializers", "layers", "network", "optimizers", "schedules",
-                 "training", "gradcheck", "reference", "tracing", "diagnostics"}
+                 "training", "gradcheck", "reference", "tracing", "diagnostics", "accel"}
 #: names of the experiment layer, imported on first use
 _LAZY_NAMES = {"Settings": "settings", "run": "experiment", "export_onnx": "export", "Augmentation": "augment"}
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import bpnn
+from bpnn.nn import accel
 from bpnn.cli import build_parser
 from bpnn.experiment import Result, run
 from bpnn.nn.optimizers import OPTIMIZERS
@@ -36,14 +37,20 @@ def _sha(net) -> str:
 # -- bit-identical before and after -----------------------------------------------------------
 @needs_mnist
 def test_s1_one_epoch_weights_are_bit_identical_to_before_the_refactor():
+    """The NumPy reference path is pinned bit for bit; the compiled kernels (same operations, but exp from
+    the C library) follow it to float32 rounding, which 5,000 steps at η = 3 grow into different weights of
+    the same quality."""
     settings = Settings.from_sources("s1", cli={"epochs": 1, "data_dir": str(DATA)})
-    result = run(settings)
-    assert _sha(result.network) == S1_ONE_EPOCH_SHA256
-    # and by hand through the API, the same numbers
-    data = bpnn.datasets.load("mnist", data_dir=str(DATA), validation=10000)
-    net = bpnn.Network([784, 30, 10], activation="sigmoid", cost="quadratic", init="normal", seed=0)
-    net.fit(data.train.X, data.train.y, epochs=1, batch_size=10, eta=3.0)
-    assert _sha(net) == S1_ONE_EPOCH_SHA256
+    with accel.use_kernels("numpy"):
+        result = run(settings)
+        assert _sha(result.network) == S1_ONE_EPOCH_SHA256
+        # and by hand through the API, the same numbers
+        data = bpnn.datasets.load("mnist", data_dir=str(DATA), validation=10000)
+        net = bpnn.Network([784, 30, 10], activation="sigmoid", cost="quadratic", init="normal", seed=0)
+        net.fit(data.train.X, data.train.y, epochs=1, batch_size=10, eta=3.0)
+        assert _sha(net) == S1_ONE_EPOCH_SHA256
+    compiled = run(settings)
+    assert abs(compiled.test.accuracy - result.test.accuracy) < 0.01
 
 
 # -- run() --------------------------------------------------------------------------------------

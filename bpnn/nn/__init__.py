@@ -1,7 +1,9 @@
 """The core: the network, backpropagation and the optimizers, on NumPy alone.
 
 Nothing in this package imports anything but NumPy and the standard library
-(a test imports it with every other package blocked).  The tool around it
+(a test imports it with every other package blocked), except ``kernels``: the
+compiled twins of the hot passes, which ``accel`` imports only when numba is
+installed, falling back to the NumPy reference otherwise.  The tool around it
 (data, files, the command line, the web page) lives in the rest of ``bpnn``
 and imports from here, never the other way round.
 
@@ -18,9 +20,12 @@ and imports from here, never the other way round.
 ``reference``          the per-neuron object model (teaching form, test oracle)
 ``tracing``            ``trace``: one sample through BP1-BP4, three ways
 ``diagnostics``        ``Diagnostics``: warnings for a stuck run
+``accel``              the switch: compiled kernels or the NumPy reference
+``kernels``            the fused kernels (numba), twins of the reference
 =====================  ===============================================
 """
 
+from .accel import kernels_in_use, set_kernels, use_kernels
 from .exceptions import BpnnError, DivergenceError
 from .gradcheck import GradientCheck, gradient_check
 from .layers import Dense, Dropout
@@ -31,4 +36,4 @@ from .diagnostics import Diagnosis, Diagnostics
 
 __all__ = ["Network", "Dense", "Dropout", "Evaluation", "History", "EpochRecord", "Callback", "fit",
            "gradient_check", "GradientCheck", "BpnnError", "DivergenceError", "trace", "Trace", "Diagnostics",
-           "Diagnosis"]
+           "Diagnosis", "set_kernels", "use_kernels", "kernels_in_use"]

@@ -22,12 +22,17 @@ almost nothing.  BP3's row sum is the product ``1ᵀ δ`` with a ones vector
 batches), and for a single-row batch BP4's product ``A_prevᵀ δ`` is an
 outer product, formed by broadcasting (a GEMM with inner dimension 1 is
 slow in BLAS).
+
+With numba installed, the element-wise passes (bias + σ; BP2's ⊙ σ'(Z) with
+BP3's row sum) run as fused compiled kernels (:mod:`bpnn.nn.accel`); the
+NumPy lines beside each call are the reference they reproduce.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import accel
 from .activations import Activation, get_activation
 from .initializers import Initializer, get_initializer
 
@@ -152,8 +157,10 @@ class Dense(Layer):
         """
         if not training:
             Z = A_prev @ self.W
-            Z += self.b
-            return self.activation.forward(Z, out=Z)
+            if not accel.try_bias_activation(Z, self.b, Z, self.activation):
+                Z += self.b
+                self.activation.forward(Z, out=Z)
+            return Z
         buf = self._buffers(A_prev.shape[0])
         return self.forward_into(A_prev, buf["Z"], buf["A"])
 
@@ -163,20 +170,32 @@ class Dense(Layer):
         :meth:`backward` (the training loop passes slices of its per-epoch
         output record, so the output layer's results need no copy)."""
         np.matmul(A_prev, self.W, out=Z)
-        Z += self.b
-        self.activation.forward(Z, out=A)
+        if not accel.try_bias_activation(Z, self.b, A, self.activation):
+            Z += self.b
+            self.activation.forward(Z, out=A)
         self._A_prev, self._Z, self._A = A_prev, Z, A
         return A
 
     def forward_logits(self, A_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inference pass returning both ``Z`` and ``A = σ(Z)``, each ``(m, n_out)``."""
         Z = A_prev @ self.W
-        Z += self.b
-        return Z, self.activation.forward(Z)
+        A = np.empty_like(Z)
+        if not accel.try_bias_activation(Z, self.b, A, self.activation):
+            Z += self.b
+            self.activation.forward(Z, out=A)
+        return Z, A
+
+    def forward_labels(self, A_prev: np.ndarray) -> np.ndarray | None:
+        """Inference for an output layer asked only for labels: argmax_j σ(A_prev W + b),
+        without forming σ where a kernel can (None when none applies)."""
+        return accel.try_bias_argmax(A_prev @ self.W, self.b, self.activation)
 
     def backward(self, grad_A: np.ndarray) -> np.ndarray:
         """From ∂C/∂A to ∂C/∂A_prev: δ = ∂C/∂A ⊙ σ'(Z) (BP2's second half), then BP3, BP4."""
-        delta = self.activation.backward(self._Z, self._A, grad_A, out=self._buffers(grad_A.shape[0])["delta"])
+        delta = self._buffers(grad_A.shape[0])["delta"]
+        if accel.try_backward_factor(grad_A, self._A, delta, self.nabla_b, self.activation):
+            return self.backward_weights(delta)                  # BP3 came with δ
+        self.activation.backward(self._Z, self._A, grad_A, out=delta)
         return self.backward_delta(delta)
 
     def backward_delta(self, delta: np.ndarray) -> np.ndarray | None:
@@ -186,15 +205,18 @@ class Dense(Layer):
         the gradient with respect to the layer's input, ``(m, n_in)`` (None
         when ``propagate_input_grad`` is False).
         """
-        buf = self._buffers(delta.shape[0])
-        np.matmul(buf["ones"], delta, out=self.nabla_b)          # BP3: 1ᵀ δ
+        np.matmul(self._buffers(delta.shape[0])["ones"], delta, out=self.nabla_b)   # BP3: 1ᵀ δ
+        return self.backward_weights(delta)
+
+    def backward_weights(self, delta: np.ndarray) -> np.ndarray | None:
+        """BP4 ∂C/∂W = A_prevᵀ δ, and δ Wᵀ (see :meth:`backward_delta`, which adds BP3)."""
         if delta.shape[0] == 1:                                  # BP4 for one row:
             np.multiply(self._A_prev.T, delta, out=self.nabla_W)  # the outer product a δᵀ
         else:
             np.matmul(self._A_prev.T, delta, out=self.nabla_W)   # BP4: A_prevᵀ δ
         if not self.propagate_input_grad:
             return None
-        return np.matmul(delta, self.W.T, out=buf["grad_in"])    # first half of BP2
+        return np.matmul(delta, self.W.T, out=self._buffers(delta.shape[0])["grad_in"])    # first half of BP2
 
     @property
     def Z(self) -> np.ndarray | None:

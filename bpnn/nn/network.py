@@ -22,7 +22,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from . import _validation
+from . import _validation, accel
 from . import training as _training
 from .activations import Activation, get_activation
 from .codes import OutputCode
@@ -352,6 +352,7 @@ class Network:
     # -- forward ------------------------------------------------------------
     def _output(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inference on validated rows: output ``(Z^L, A^L)``, each ``(n, k)``."""
+        accel.engage(self.n_params)
         zs, As = [], []
         for start in range(0, X.shape[0], PREDICT_CHUNK):
             A = X[start:start + PREDICT_CHUNK]
@@ -399,7 +400,26 @@ class Network:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class index of every row, shape ``(n,)`` int64: the largest output (or the nearest code word)."""
-        return self.decode(self.feedforward(X))
+        X = _validation.check_X(X, self.n_inputs, self.dtype)
+        accel.engage(self.n_params)
+        if self.code is None and accel.active():      # argmax without forming the output's σ
+            labels = self._labels(X)
+            if labels is not None:
+                return labels
+        return self.decode(self._output(X)[1])
+
+    def _labels(self, X: np.ndarray) -> np.ndarray | None:
+        """The argmax of the output for validated rows, by the kernels' inference path; None if it does not apply."""
+        parts = []
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            A = X[start:start + PREDICT_CHUNK]
+            for layer in self.layers[:-1]:
+                A = layer.forward(A, training=False)
+            labels = self.output_layer.forward_labels(A)
+            if labels is None:
+                return None
+            parts.append(labels)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Evaluation:
         """Accuracy, mean cost, number correct and total on ``(X, y)``.
@@ -468,12 +488,16 @@ class Network:
             A = out.forward_into(A, Z_out, A_out)
         # BP1: δ^L = ∇_A C ⊙ σ'(Z^L), times 1/m here once so that the sums
         # of BP3 and BP4 are the gradient of the mean cost.
-        delta = self.cost.delta(out.Z, A, Y, out.activation, out=out._buffers(X.shape[0])["delta"])
-        if row_scale is None:
-            delta *= scale
+        delta = out._buffers(X.shape[0])["delta"]
+        if row_scale is None and accel.try_output_delta(A, Y, delta, out.nabla_b, self.cost, out.activation, scale):
+            grad = out.backward_weights(delta)           # BP4 for layer L (BP3 came with δ^L)
         else:
-            delta *= row_scale.astype(delta.dtype, copy=False)[:, None]
-        grad = out.backward_delta(delta)                 # BP3, BP4 for layer L
+            self.cost.delta(out.Z, A, Y, out.activation, out=delta)
+            if row_scale is None:
+                delta *= scale
+            else:
+                delta *= row_scale.astype(delta.dtype, copy=False)[:, None]
+            grad = out.backward_delta(delta)             # BP3, BP4 for layer L
         for layer in reversed(layers[:-1]):
             grad = layer.backward(grad)                  # BP2, then BP3, BP4
         return A

@@ -20,6 +20,12 @@ same operations in the same order.  (Sharing the blocks among threads was
 measured too: NumPy's GIL hand-offs and the BLAS threads' spinning ate the
 gain, so it was not kept.)
 
+Compiled kernels.  When numba is installed, :meth:`Optimizer.update` (the
+training step) runs each rule, with the L2 term and the subnormal flush, as
+one fused pass of :mod:`bpnn.nn.kernels` over the flat parameter vector
+instead of the NumPy passes below, which stay the reference: same operations
+in the same order, so the same numbers (see :mod:`bpnn.nn.accel`).
+
 Update rules (g = ∂C/∂p):
 
 * SGD:       p ← p - η g
@@ -37,6 +43,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import accel
 from ._params import Configurable
 
 __all__ = [
@@ -149,18 +156,48 @@ class Optimizer(Configurable):
         matrices : sequence of ndarray
             Each layer's weight matrix (views), for the max-norm constraint.
         """
-        if self.weight_decay:                      # ∂/∂W of (λ/2n) Σ W², times η when folded
-            if self._decay_buf is None or self._decay_buf.shape != W.shape or self._decay_buf.dtype != W.dtype:
-                self._decay_buf = np.empty_like(W)
-            factor = self.weight_decay * self.eta if self.linear_in_gradient else self.weight_decay
-            np.multiply(W, factor, out=self._decay_buf)
-            nabla_W += self._decay_buf
-        if self.linear_in_gradient:
-            self.step_scaled(params, grads)
-        else:
-            self.step(params, grads)
-        if self.max_norm is not None:
+        if not self._fused_update(params, grads, W):
+            if self.weight_decay:                  # ∂/∂W of (λ/2n) Σ W², times η when folded
+                if self._decay_buf is None or self._decay_buf.shape != W.shape or self._decay_buf.dtype != W.dtype:
+                    self._decay_buf = np.empty_like(W)
+                np.multiply(W, self._decay_factor(), out=self._decay_buf)
+                nabla_W += self._decay_buf
+            if self.linear_in_gradient:
+                self.step_scaled(params, grads)
+            else:
+                self.step(params, grads)
+        if self.max_norm is not None and not accel.try_max_norm(matrices, self.max_norm):
             apply_max_norm(matrices, self.max_norm)
+
+    def _decay_factor(self) -> float:
+        """The L2 term's factor on W in the gradient: λ/n, times η when η is folded into it."""
+        return self.weight_decay * self.eta if self.linear_in_gradient else self.weight_decay
+
+    def _fused_update(self, params: list[np.ndarray], grads: list[np.ndarray], W: np.ndarray) -> bool:
+        """L2 term and update rule as one compiled pass (:mod:`bpnn.nn.kernels`), when the
+        parameters are one flat vector whose first entries are ``W``; False: not done."""
+        if len(params) != 1 or W.ndim != 1 or (W.size and not np.shares_memory(W, params[0][:1])):
+            return False
+        p, g = params[0], grads[0]
+        self._ensure_state(params)
+        t = self.t + 1
+        n_decay = W.size if self.weight_decay else 0
+        flush = self._flush_threshold(p.dtype, t)
+        if not accel.try_optimizer_step(self.name, p, g, [self.state[k][0] for k in self.state_names],
+                                        n_decay, self._decay_factor(), *self._kernel_hyper(t, flush)):
+            return False
+        self.t = t
+        return True
+
+    def _kernel_hyper(self, t: int, flush: float) -> tuple[float, ...]:
+        """The rule's scalars for step ``t``, in its kernel's order (after the L2 term's)."""
+        return ()
+
+    def _flush_threshold(self, dtype: np.dtype, t: int) -> float:
+        """The magnitude below which state entries are set to 0 after step ``t`` (0: no flush this step)."""
+        if not self.state_names or t % FLUSH_EVERY or np.dtype(dtype).kind != "f":
+            return 0.0
+        return float(np.ldexp(1.0, np.finfo(dtype).minexp + 26))
 
     def _ensure_state(self, params: list[np.ndarray]) -> None:
         for key in self.state_names:
@@ -189,12 +226,10 @@ class Optimizer(Configurable):
         full speed.  It changes no parameter: an entry that small moves a
         weight by far less than the weight's own rounding unit.
         """
-        if not self.state_names or self.t % FLUSH_EVERY:
-            return
         for key in self.state_names:
             for a in self.state.get(key, ()):
-                if a.dtype.kind == "f":
-                    threshold = np.ldexp(1.0, np.finfo(a.dtype).minexp + 26)
+                threshold = self._flush_threshold(a.dtype, self.t)
+                if threshold:
                     _blockwise(_flush_block, [a], threshold)
 
     def step_scaled(self, params: list[np.ndarray], scaled_grads: list[np.ndarray]) -> None:
@@ -309,6 +344,9 @@ class Momentum(Optimizer):
     def _update(self, i, p, g):
         _blockwise(self._block, [p, g, self.state["velocity"][i]], self.mu, self.eta)
 
+    def _kernel_hyper(self, t, flush):
+        return self.mu, flush
+
     def step_scaled(self, params, scaled_grads):
         self._ensure_state(params)
         self.t += 1
@@ -347,6 +385,9 @@ class RMSprop(Optimizer):
         self.rho = _fraction("rho", rho)
         self.epsilon = _positive("epsilon", epsilon)
 
+
+    def _kernel_hyper(self, t, flush):
+        return self.rho, 1.0 - self.rho, self.epsilon, self.eta, flush
 
     def _update(self, i, p, g):
         _blockwise(_rmsprop_block, [p, g, self.state["square_avg"][i]], self.rho, self.epsilon, self.eta)
@@ -393,11 +434,18 @@ class Adam(Optimizer):
         self.epsilon = _positive("epsilon", epsilon)
 
 
+    def _corrected(self, t: int) -> tuple[float, float]:
+        """ε̂ = ε √(1-β₂ᵗ) and the step η √(1-β₂ᵗ) / (1-β₁ᵗ) of step ``t``."""
+        bc1 = 1.0 - self.beta1 ** t
+        sqrt_bc2 = (1.0 - self.beta2 ** t) ** 0.5
+        return self.epsilon * sqrt_bc2, self.eta * sqrt_bc2 / bc1
+
     def _update(self, i, p, g):
-        bc1 = 1.0 - self.beta1 ** self.t
-        sqrt_bc2 = (1.0 - self.beta2 ** self.t) ** 0.5
         _blockwise(_adam_block, [p, g, self.state["m"][i], self.state["v"][i]],
-                   self.beta1, self.beta2, self.epsilon * sqrt_bc2, self.eta * sqrt_bc2 / bc1)
+                   self.beta1, self.beta2, *self._corrected(self.t))
+
+    def _kernel_hyper(self, t, flush):
+        return (self.beta1, 1.0 - self.beta1, self.beta2, 1.0 - self.beta2, *self._corrected(t), flush)
 
 
 def apply_max_norm(matrices: Sequence[np.ndarray], c: float) -> None:

@@ -39,7 +39,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import _validation
+from . import _validation, accel
 from ._keywords import suggest_keywords
 from .exceptions import DivergenceError
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
@@ -376,6 +376,7 @@ class TrainingStep:
     """
 
     def __init__(self, net, optimizer: Optimizer) -> None:
+        accel.engage(net.n_params)          # the compiled kernels, if this network is worth them
         self.net, self.optimizer = net, optimizer
         self.params, self.grads = [net.flat_params], [net.flat_grads]
         self.W = net.flat_params[: net.n_weight_params]

@@ -1,0 +1,268 @@
+"""Compiled kernels: fused twins of the NumPy reference passes (numba).
+
+The NumPy code in :mod:`~bpnn.nn.optimizers`, :mod:`~bpnn.nn.layers` and
+:mod:`~bpnn.nn.costs` is the reference: it is what the docs show, and what
+the tests compare these kernels with.  Each kernel here does in one pass over
+memory what the reference does in several NumPy calls, with the same
+operations in the same order, so the optimizer kernels give the reference's
+numbers bit for bit and the others agree to float32 rounding (``exp`` and
+``tanh`` come from the C library instead of NumPy's SIMD loops).
+
+Nothing here is called directly: :mod:`bpnn.nn.accel` decides, per call,
+whether a kernel pays and falls back to the reference when numba is absent.
+This module imports numba at its top, so importing it is the test of whether
+the kernels are available.
+
+Compiled lazily (the first call with a dtype compiles that signature) and
+cached on disk (``cache=True``: ``__pycache__`` beside this file, or numba's
+user cache directory when that is read-only), so a machine pays compilation
+once.  Every kernel releases the GIL (``nogil``).  The optimizer kernels come
+in two builds of one body, serial and ``parallel`` (both cores, for large
+parameter vectors); an element-wise body gives the same numbers either way.
+
+Symbols follow the reference: ``p`` parameters, ``g`` their gradient
+(``∂C/∂p``, or ``η ∂C/∂p`` where the rule folds η into backpropagation),
+``Z``/``A`` a layer's weighted input and activation, ``G`` ``∂C/∂A``,
+``delta`` ``∂C/∂Z``.  The first ``n_decay`` entries of the flat parameter
+vector are weights, which the L2 term ``g + decay · p`` applies to.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["ACTIVATION_CODES", "OPTIMIZER_KERNELS", "bias_activation", "backward_factor", "output_delta",
+           "bias_argmax", "max_norm"]
+
+#: activation names and the integer codes the kernels switch on
+ACTIVATION_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
+#: output errors (BP1) by cost: quadratic (any element-wise σ), sigmoid or softmax cross-entropy
+QUADRATIC, SIGMOID_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = range(3)
+
+def threads() -> int:
+    """Threads a parallel kernel called from this thread uses."""
+    return numba.get_num_threads()
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` threads (at most numba's pool) in parallel kernels called from this thread; returns the old count."""
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    return old
+
+
+_OPTIONS = {"nogil": True, "cache": True, "error_model": "numpy", "boundscheck": False}
+
+
+def _compile(parallel: bool):
+    """The optimizer kernels compiled serial or parallel.
+
+    ``variant`` sits in each function's closure so that numba's on-disk cache
+    keeps the two builds of one body apart."""
+    variant = "parallel" if parallel else "serial"
+    jit = numba.njit(parallel=parallel, **_OPTIONS)
+
+    def sgd(p, g, n_decay, decay):
+        """p ← p - (η g + ηλ/n p): plain SGD with η already in g (and in ``decay``)."""
+        _ = variant
+        for i in numba.prange(p.shape[0]):
+            gi = g[i]
+            if i < n_decay:
+                gi = gi + p[i] * decay
+            p[i] = p[i] - gi
+
+    def momentum(p, g, v, n_decay, decay, mu, flush):
+        """v ← μ v - η g;  p ← p + v  (η in g); ``|v| < flush`` is stored as 0."""
+        _ = variant
+        for i in numba.prange(p.shape[0]):
+            gi = g[i]
+            if i < n_decay:
+                gi = gi + p[i] * decay
+            vi = v[i] * mu - gi
+            p[i] = p[i] + vi
+            v[i] = vi if abs(vi) >= flush else vi - vi
+
+    def nesterov(p, g, v, n_decay, decay, mu, flush):
+        """v ← μ v - η g;  p ← p - η g + μ v  (η in g)."""
+        _ = variant
+        for i in numba.prange(p.shape[0]):
+            gi = g[i]
+            if i < n_decay:
+                gi = gi + p[i] * decay
+            vi = v[i] * mu - gi
+            p[i] = (p[i] - gi) + vi * mu
+            v[i] = vi if abs(vi) >= flush else vi - vi
+
+    def rmsprop(p, g, s, n_decay, decay, rho, one_minus_rho, epsilon, eta, flush):
+        """s ← ρ s + (1 - ρ) g²;  p ← p - η g / (√s + ε)."""
+        _ = variant
+        for i in numba.prange(p.shape[0]):
+            gi = g[i]
+            if i < n_decay:
+                gi = gi + p[i] * decay
+            si = s[i] * rho + (gi * gi) * one_minus_rho
+            p[i] = p[i] - (gi / (np.sqrt(si) + epsilon)) * eta
+            s[i] = si if si >= flush else si - si
+
+    def adam(p, g, m, v, n_decay, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps_hat, step, flush):
+        """m ← β₁ m + (1-β₁) g;  v ← β₂ v + (1-β₂) g²;  p ← p - step · m / (√v + ε̂),
+        with step = η √(1-β₂ᵗ)/(1-β₁ᵗ) and ε̂ = ε √(1-β₂ᵗ) (the reference's form)."""
+        _ = variant
+        for i in numba.prange(p.shape[0]):
+            gi = g[i]
+            if i < n_decay:
+                gi = gi + p[i] * decay
+            mi = m[i] * beta1 + gi * one_minus_beta1
+            vi = v[i] * beta2 + (gi * gi) * one_minus_beta2
+            p[i] = p[i] - (mi / (np.sqrt(vi) + eps_hat)) * step
+            m[i] = mi if abs(mi) >= flush else mi - mi
+            v[i] = vi if vi >= flush else vi - vi
+
+    return {f.__name__: jit(f) for f in (sgd, momentum, nesterov, rmsprop, adam)}
+
+
+#: ``OPTIMIZER_KERNELS[parallel][name]``: the fused optimizer steps, serial (False) and parallel (True)
+OPTIMIZER_KERNELS = {False: _compile(False), True: _compile(True)}
+
+_jit = numba.njit(**_OPTIONS)
+
+
+@_jit
+def _sigma(z, code, alpha, one):
+    """σ(z) of one element-wise activation (not softmax)."""
+    if code == SIGMOID:
+        return one / (one + np.exp(-z))
+    if code == TANH:
+        return np.tanh(z)
+    if code == RELU:
+        return z if not z < z - z else z - z          # max(z, 0), NaN kept
+    if code == LEAKY_RELU:
+        az = z * alpha
+        return z if z >= az else az                    # max(z, αz)
+    return z
+
+
+@_jit
+def _sigma_prime_times(G, a, code, alpha, one):
+    """G ⊙ σ'(z) from a = σ(z), as the reference forms it."""
+    if code == SIGMOID:
+        return G * ((one - a) * a)
+    if code == TANH:
+        return G * (one - a * a)
+    if code == RELU:
+        return G * (one if a > a - a else a - a)
+    if code == LEAKY_RELU:                              # σ' from z's sign, which a's sign matches
+        return G * (one if a > a - a else alpha)
+    return G
+
+
+@_jit
+def bias_activation(Z, b, A, code, alpha):
+    """Z ← Z + b;  A ← σ(Z), row by row, in one pass (``A`` may be ``Z``).
+
+    Z, A : (m, n);  b : (n,);  softmax normalises each row stably."""
+    one = Z.dtype.type(1.0)
+    m, n = Z.shape
+    for i in range(m):
+        if code == SOFTMAX:
+            top = Z[i, 0] + b[0]
+            for j in range(n):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                if z > top:
+                    top = z
+            total = one - one
+            for j in range(n):
+                e = np.exp(Z[i, j] - top)
+                A[i, j] = e
+                total += e
+            for j in range(n):
+                A[i, j] = A[i, j] / total
+        else:
+            for j in range(n):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                A[i, j] = _sigma(z, code, alpha, one)
+
+
+@_jit
+def backward_factor(G, A, delta, nabla_b, code, alpha):
+    """BP2's element-wise half and BP3 in one pass: δ = G ⊙ σ'(Z), ∂C/∂b = Σ_rows δ.
+
+    G, A, delta : (m, n);  nabla_b : (n,)."""
+    one = A.dtype.type(1.0)
+    m, n = A.shape
+    for j in range(n):
+        nabla_b[j] = one - one
+    for i in range(m):
+        for j in range(n):
+            d = _sigma_prime_times(G[i, j], A[i, j], code, alpha, one)
+            delta[i, j] = d
+            nabla_b[j] += d
+
+
+@_jit
+def output_delta(A, Y, delta, nabla_b, cost, code, alpha, scale):
+    """BP1 times ``scale`` (1/m, or η/m) and BP3 in one pass.
+
+    quadratic: δ = (a - y) ⊙ σ'(z);  sigmoid cross-entropy: δ = a - y;
+    softmax cross-entropy: δ = a Σ_j y_j - y.  A, Y, delta : (m, k)."""
+    one = A.dtype.type(1.0)
+    m, n = A.shape
+    for j in range(n):
+        nabla_b[j] = one - one
+    for i in range(m):
+        total = one - one
+        if cost == SOFTMAX_CROSS_ENTROPY:
+            for j in range(n):
+                total += Y[i, j]
+        for j in range(n):
+            if cost == QUADRATIC:
+                d = _sigma_prime_times(A[i, j] - Y[i, j], A[i, j], code, alpha, one)
+            elif cost == SIGMOID_CROSS_ENTROPY:
+                d = A[i, j] - Y[i, j]
+            else:
+                d = A[i, j] * total - Y[i, j]
+            d = d * scale
+            delta[i, j] = d
+            nabla_b[j] += d
+
+
+@_jit
+def bias_argmax(Z, b, labels, code, alpha):
+    """labels[i] = argmax_j σ(Z[i, j] + b[j]), the first on ties (as ``np.argmax``;
+    a NaN wins).  A softmax keeps the order of z, so its row is never normalised."""
+    one = Z.dtype.type(1.0)
+    m, n = Z.shape
+    for i in range(m):
+        best = 0
+        top = Z[i, 0]
+        for j in range(n):
+            z = Z[i, j] + b[j]
+            a = z if code == SOFTMAX else _sigma(z, code, alpha, one)
+            if a != a:
+                best = j
+                break
+            if j == 0 or a > top:
+                top = a
+                best = j
+        labels[i] = best
+
+
+@_jit
+def max_norm(W, c):
+    """Rescale every column of W (a unit's incoming weights) to Euclidean norm <= c."""
+    one = W.dtype.type(1.0)
+    rows, cols = W.shape
+    norms = np.zeros(cols, W.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            norms[j] += W[i, j] * W[i, j]
+    for j in range(cols):
+        norm = np.sqrt(norms[j])
+        norms[j] = min(one, c / max(norm, W.dtype.type(1e-12)))
+    for i in range(rows):
+        for j in range(cols):
+            W[i, j] = W[i, j] * norms[j]
