@@ -9,18 +9,17 @@ from bpnn.nn import accel
 
 
 def setup(threads: int) -> dict:
-    # the worker limits the BLAS threads (threadpoolctl); bpnn's compiled
-    # optimizer steps use numba's threads, as many as the BLAS gets
+    # the worker limits the BLAS threads (threadpoolctl); bpnn's own kernels
+    # (compiled or NumPy) run in the calling thread
     info = {"bpnn": bpnn.__version__, "kernels": accel.kernels_in_use()}
     if info["kernels"] == "numba":
         import numba
 
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        info.update(numba=numba.__version__, numba_threads=numba.get_num_threads())
+        info["numba"] = numba.__version__
     return info
 
 
-def warm_up(cfgs) -> dict:
+def warm_up(cfgs) -> None:
     """Compile the kernels (or load them from numba's cache) on 256 random rows per configuration, so that
     the worker's timings and peak memory start after it, as they start after the imports."""
     rng = np.random.default_rng(0)
@@ -31,14 +30,6 @@ def warm_up(cfgs) -> dict:
                 optimizer=cfg.optimizer)
         net.predict(X)
         net.evaluate(X, np.arange(256) % cfg.sizes[-1])
-    if accel.kernels_in_use() != "numba":
-        return {}
-    import numba
-
-    try:
-        return {"numba_threading_layer": numba.threading_layer()}
-    except ValueError:          # no parallel kernel ran (small networks)
-        return {}
 
 
 def train(cfg, X, y, epochs: int, seed: int, n_batches=None):
@@ -58,4 +49,6 @@ def predict(net, X) -> np.ndarray:
 
 NOTES = ("`Network.fit` with the configuration's optimizer and the compiled kernels (numba) on; seconds per "
          "epoch from its History (shuffle, every mini-batch step, and the epoch's loss and accuracy); the "
-         "kernels are compiled (or loaded from numba's cache) in a warm-up `fit` on 256 rows before the timed one.")
+         "kernels are compiled (or loaded from numba's cache) in a warm-up `fit`, `predict` and `evaluate` on 256 "
+         "random rows per configuration before the data are loaded, like the imports (compilation is measured "
+         "apart, in docs/performance.md).")

@@ -296,8 +296,7 @@ def render(agg: dict, args, started: str, load_before: str, load_after: str, rev
         f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; load average before / after: {load_before} / {load_after}",
         f"- Python {info.get('python', platform.python_version())}, NumPy {info.get('numpy', '?')}, "
         f"PyTorch {info.get('torch', 'n/a')}, scikit-learn {info.get('scikit-learn', 'n/a')}, bpnn {info.get('bpnn', '?')}, "
-        f"numba {info.get('numba', 'n/a')} (threading layer {info.get('numba_threading_layer', 'n/a')}, "
-        f"{info.get('numba_threads', '?')} threads)",
+        f"numba {info.get('numba', 'n/a')}",
         f"- Threads: {args.threads} for every framework (threadpoolctl for the BLAS libraries; "
         f"`torch.set_num_threads({args.threads})`)",
         f"- Data: {meta['data']}, {meta['n_train']:,} training / {meta['n_test']:,} test rows, float32 "

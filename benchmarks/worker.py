@@ -92,8 +92,8 @@ def main(argv=None) -> int:
         info.update(runner.setup(args.threads))
         limits.append(threadpool_limits(args.threads))  # again: setup may have loaded another BLAS
         if hasattr(runner, "warm_up"):                  # compilation counts with the imports, not the training
-            info.update(runner.warm_up([configs.CONFIGS[k] for k in args.configs.split(",")
-                                        if k in configs.SUPPORTED[args.framework]]) or {})
+            runner.warm_up([configs.CONFIGS[k] for k in args.configs.split(",")
+                            if k in configs.SUPPORTED[args.framework]])
     blas = [{"api": d.get("internal_api"), "version": d.get("version"), "threads": d.get("num_threads"),
              "library": d.get("prefix")} for d in threadpool_info()]
     baseline_kb = _status_kb("VmRSS") or 0

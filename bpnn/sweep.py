@@ -259,18 +259,16 @@ def run_trial(recipe: str | None, values: dict[str, Any], seed: int, threads: in
     """Run one trial and return its record; an exception becomes the record's ``error``.
 
     Called on a Dask worker with plain arguments (the worker loads the data
-    itself); BLAS and the compiled kernels are limited to ``threads`` threads
-    so that one trial per core does not oversubscribe the machine.
+    itself); BLAS is limited to ``threads`` threads so that one trial per core
+    does not oversubscribe the machine.
     """
     from threadpoolctl import threadpool_limits
-
-    from .nn.accel import kernel_threads
 
     started = time.time()
     record: dict[str, Any] = {"values": values, "seed": seed, "host": socket.gethostname(), "pid": os.getpid(),
                               "started_at": started, "error": None, "metrics": {}, "timings": {}}
     try:
-        with threadpool_limits(threads), kernel_threads(threads):
+        with threadpool_limits(threads):
             spec = SweepSpec(name="trial", recipe=recipe)
             trial = Trial(values, seed)
             settings = spec.trial_settings(trial)

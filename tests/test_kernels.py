@@ -79,16 +79,6 @@ def test_fused_optimizer_steps_equal_the_reference_bit_for_bit(name, hyper, dtyp
         assert np.count_nonzero(opt_k.state[opt_r.state_names[0]][0] == 0) > 0
 
 
-@pytest.mark.parametrize("name,hyper", OPTIMIZER_CASES)
-def test_the_parallel_build_gives_the_serial_numbers(name, hyper, monkeypatch):
-    """Above PARALLEL_MIN the step runs on all cores; an element-wise body gives the same numbers."""
-    n = 3000
-    serial, _ = _train_steps(name, hyper, np.float32, n, 40, steps=20)
-    monkeypatch.setattr(accel, "PARALLEL_MIN", 1)
-    parallel, _ = _train_steps(name, hyper, np.float32, n, 40, steps=20)
-    np.testing.assert_array_equal(parallel, serial)
-
-
 def test_fused_adam_step_is_kingma_and_ba_algorithm_1():
     """The kernel against the formula written out (float64), not only against its twin."""
     rng = np.random.default_rng(1)
@@ -281,17 +271,17 @@ def test_predict_and_evaluate_agree_with_the_reference_on_real_digits():
     assert e_k.loss == pytest.approx(e_r.loss, rel=1e-5)
 
 
-def test_two_threads_train_at_once_with_the_parallel_kernels(monkeypatch):
-    """Serving and sweeps train in threads: the parallel kernels are thread-safe and give the serial numbers."""
+def test_two_threads_train_at_once_with_the_kernels():
+    """Serving and sweeps train in threads: the kernels release the GIL and share nothing between calls."""
     cfg = NETS[1]
     alone, _, _ = _fit(cfg, seed=1)
-    monkeypatch.setattr(accel, "PARALLEL_MIN", 1)
     results = {}
     threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, _fit(cfg, seed=1)[0])) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert len(results) == 2
     for net in results.values():
         np.testing.assert_array_equal(net.flat_params, alone.flat_params)
 

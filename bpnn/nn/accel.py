@@ -13,7 +13,6 @@ show) or, when numba is installed, with the fused compiled twins in
   and for the activations that need ``exp`` or ``tanh`` (which NumPy
   evaluates with SIMD loops, the kernels with the C library) only up to
   :data:`TRANSCENDENTAL_MAX` elements per call;
-* serial or parallel for the optimizer step (:data:`PARALLEL_MIN` parameters).
 
 When numba is absent or fails to import, or a kernel fails to compile, bpnn
 says so in one line on standard error (once per process) and goes on with
@@ -34,7 +33,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["set_kernels", "kernels_in_use", "use_kernels", "kernel_threads", "engage", "MODES", "AUTO_MIN_PARAMS", "PARALLEL_MIN", "TRANSCENDENTAL_MAX"]
+__all__ = ["set_kernels", "kernels_in_use", "use_kernels", "engage", "active", "MODES", "AUTO_MIN_PARAMS", "TRANSCENDENTAL_MAX"]
 
 #: the values of ``BPNN_KERNELS`` and :func:`set_kernels`
 MODES = ("auto", "numba", "numpy")
@@ -43,9 +42,6 @@ MODES = ("auto", "numba", "numpy")
 #: either way, while loading numba costs about 0.5 s and 150 MB once per process
 #: (and compiling, once per machine, about 1.5 s); see docs/performance.md
 AUTO_MIN_PARAMS = 20_000
-#: parameters from which an optimizer step runs on all cores (below it, a
-#: thread launch costs more than it saves: measured in docs/performance.md)
-PARALLEL_MIN = 1 << 17
 #: largest Z (elements) for which the sigmoid, tanh and softmax kernels pay
 TRANSCENDENTAL_MAX = {"sigmoid": 4096, "softmax": 4096, "tanh": 512}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -86,8 +82,10 @@ def set_kernels(mode: str) -> str:
 
 
 def _current_mode() -> str:
+    """The mode: set by :func:`set_kernels`, else read from ``BPNN_KERNELS`` once."""
+    global _mode
     if _mode is None:
-        return _check_mode(os.environ.get("BPNN_KERNELS", "auto") or "auto", "BPNN_KERNELS")
+        _mode = _check_mode(os.environ.get("BPNN_KERNELS", "auto") or "auto", "BPNN_KERNELS")
     return _mode
 
 
@@ -99,19 +97,6 @@ def use_kernels(mode: str):
         yield
     finally:
         set_kernels(old)
-
-
-@contextlib.contextmanager
-def kernel_threads(n: int):
-    """``with kernel_threads(1): ...``: parallel kernels called from this thread use at most ``n`` threads
-    in the block (the BLAS has threadpoolctl for the same; sweeps run one trial per core)."""
-    k = _kernels()
-    old = k.set_threads(n) if k is not None else None
-    try:
-        yield
-    finally:
-        if old is not None:
-            k.set_threads(old)
 
 
 def kernels_in_use() -> str:
@@ -143,7 +128,7 @@ def _say_once(why: str) -> None:
 def _kernels():
     """The kernels module for this call, or None for the reference path (in the "auto" mode only once
     :func:`engage` has loaded them)."""
-    mode = _current_mode()
+    mode = _mode or _current_mode()
     if mode == "numpy" or _failed is not None:
         return None
     if _module is None and mode == "numba":
@@ -184,8 +169,14 @@ def _run(kernel, *args) -> bool:
 
 
 def _ok(*arrays: np.ndarray) -> bool:
+    """One float dtype, C-contiguous: the layouts the kernels are compiled for."""
     dtype = arrays[0].dtype
-    return dtype in _FLOATS and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
+    if dtype not in _FLOATS:
+        return False
+    for a in arrays:
+        if a.dtype != dtype or not a.flags.c_contiguous:
+            return False
+    return True
 
 
 def _code(k, activation, size: int) -> int | None:
@@ -257,8 +248,7 @@ def try_optimizer_step(name: str, p: np.ndarray, g: np.ndarray, state: list[np.n
     k = _kernels()
     if k is None or p.ndim != 1 or not _ok(p, g, *state):
         return False
-    parallel = p.size >= PARALLEL_MIN and k.threads() > 1
-    kernel = k.OPTIMIZER_KERNELS[parallel][name]
+    kernel = k.OPTIMIZER_KERNELS[name]
     t = p.dtype.type
     return _run(kernel, p, g, *state, n_decay, t(decay), *(t(h) for h in hyper))
 

@@ -16,9 +16,11 @@ the kernels are available.
 Compiled lazily (the first call with a dtype compiles that signature) and
 cached on disk (``cache=True``: ``__pycache__`` beside this file, or numba's
 user cache directory when that is read-only), so a machine pays compilation
-once.  Every kernel releases the GIL (``nogil``).  The optimizer kernels come
-in two builds of one body, serial and ``parallel`` (both cores, for large
-parameter vectors); an element-wise body gives the same numbers either way.
+once.  Every kernel releases the GIL (``nogil``), so threads that train or
+predict at once (the server, sweeps on threads) run them side by side.  They
+are serial: a ``parallel`` build of the optimizer steps halves their time
+alone, but inside training it only fought OpenBLAS's threads for the two
+cores (measured in docs/performance.md).
 
 Symbols follow the reference: ``p`` parameters, ``g`` their gradient
 (``∂C/∂p``, or ``η ∂C/∂p`` where the rule folds η into backpropagation),
@@ -41,92 +43,75 @@ IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
 #: output errors (BP1) by cost: quadratic (any element-wise σ), sigmoid or softmax cross-entropy
 QUADRATIC, SIGMOID_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = range(3)
 
-def threads() -> int:
-    """Threads a parallel kernel called from this thread uses."""
-    return numba.get_num_threads()
-
-
-def set_threads(n: int) -> int:
-    """Use ``n`` threads (at most numba's pool) in parallel kernels called from this thread; returns the old count."""
-    old = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
-    return old
-
 
 _OPTIONS = {"nogil": True, "cache": True, "error_model": "numpy", "boundscheck": False}
-
-
-def _compile(parallel: bool):
-    """The optimizer kernels compiled serial or parallel.
-
-    ``variant`` sits in each function's closure so that numba's on-disk cache
-    keeps the two builds of one body apart."""
-    variant = "parallel" if parallel else "serial"
-    jit = numba.njit(parallel=parallel, **_OPTIONS)
-
-    def sgd(p, g, n_decay, decay):
-        """p ← p - (η g + ηλ/n p): plain SGD with η already in g (and in ``decay``)."""
-        _ = variant
-        for i in numba.prange(p.shape[0]):
-            gi = g[i]
-            if i < n_decay:
-                gi = gi + p[i] * decay
-            p[i] = p[i] - gi
-
-    def momentum(p, g, v, n_decay, decay, mu, flush):
-        """v ← μ v - η g;  p ← p + v  (η in g); ``|v| < flush`` is stored as 0."""
-        _ = variant
-        for i in numba.prange(p.shape[0]):
-            gi = g[i]
-            if i < n_decay:
-                gi = gi + p[i] * decay
-            vi = v[i] * mu - gi
-            p[i] = p[i] + vi
-            v[i] = vi if abs(vi) >= flush else vi - vi
-
-    def nesterov(p, g, v, n_decay, decay, mu, flush):
-        """v ← μ v - η g;  p ← p - η g + μ v  (η in g)."""
-        _ = variant
-        for i in numba.prange(p.shape[0]):
-            gi = g[i]
-            if i < n_decay:
-                gi = gi + p[i] * decay
-            vi = v[i] * mu - gi
-            p[i] = (p[i] - gi) + vi * mu
-            v[i] = vi if abs(vi) >= flush else vi - vi
-
-    def rmsprop(p, g, s, n_decay, decay, rho, one_minus_rho, epsilon, eta, flush):
-        """s ← ρ s + (1 - ρ) g²;  p ← p - η g / (√s + ε)."""
-        _ = variant
-        for i in numba.prange(p.shape[0]):
-            gi = g[i]
-            if i < n_decay:
-                gi = gi + p[i] * decay
-            si = s[i] * rho + (gi * gi) * one_minus_rho
-            p[i] = p[i] - (gi / (np.sqrt(si) + epsilon)) * eta
-            s[i] = si if si >= flush else si - si
-
-    def adam(p, g, m, v, n_decay, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps_hat, step, flush):
-        """m ← β₁ m + (1-β₁) g;  v ← β₂ v + (1-β₂) g²;  p ← p - step · m / (√v + ε̂),
-        with step = η √(1-β₂ᵗ)/(1-β₁ᵗ) and ε̂ = ε √(1-β₂ᵗ) (the reference's form)."""
-        _ = variant
-        for i in numba.prange(p.shape[0]):
-            gi = g[i]
-            if i < n_decay:
-                gi = gi + p[i] * decay
-            mi = m[i] * beta1 + gi * one_minus_beta1
-            vi = v[i] * beta2 + (gi * gi) * one_minus_beta2
-            p[i] = p[i] - (mi / (np.sqrt(vi) + eps_hat)) * step
-            m[i] = mi if abs(mi) >= flush else mi - mi
-            v[i] = vi if vi >= flush else vi - vi
-
-    return {f.__name__: jit(f) for f in (sgd, momentum, nesterov, rmsprop, adam)}
-
-
-#: ``OPTIMIZER_KERNELS[parallel][name]``: the fused optimizer steps, serial (False) and parallel (True)
-OPTIMIZER_KERNELS = {False: _compile(False), True: _compile(True)}
-
 _jit = numba.njit(**_OPTIONS)
+
+
+@_jit
+def sgd(p, g, n_decay, decay):
+    """p ← p - (η g + ηλ/n p): plain SGD with η already in g (and in ``decay``)."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        if i < n_decay:
+            gi = gi + p[i] * decay
+        p[i] = p[i] - gi
+
+
+@_jit
+def momentum(p, g, v, n_decay, decay, mu, flush):
+    """v ← μ v - η g;  p ← p + v  (η in g); ``|v| < flush`` is stored as 0."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        if i < n_decay:
+            gi = gi + p[i] * decay
+        vi = v[i] * mu - gi
+        p[i] = p[i] + vi
+        v[i] = vi if abs(vi) >= flush else vi - vi
+
+
+@_jit
+def nesterov(p, g, v, n_decay, decay, mu, flush):
+    """v ← μ v - η g;  p ← p - η g + μ v  (η in g)."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        if i < n_decay:
+            gi = gi + p[i] * decay
+        vi = v[i] * mu - gi
+        p[i] = (p[i] - gi) + vi * mu
+        v[i] = vi if abs(vi) >= flush else vi - vi
+
+
+@_jit
+def rmsprop(p, g, s, n_decay, decay, rho, one_minus_rho, epsilon, eta, flush):
+    """s ← ρ s + (1 - ρ) g²;  p ← p - η g / (√s + ε)."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        if i < n_decay:
+            gi = gi + p[i] * decay
+        si = s[i] * rho + (gi * gi) * one_minus_rho
+        p[i] = p[i] - (gi / (np.sqrt(si) + epsilon)) * eta
+        s[i] = si if si >= flush else si - si
+
+
+@_jit
+def adam(p, g, m, v, n_decay, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps_hat, step, flush):
+    """m ← β₁ m + (1-β₁) g;  v ← β₂ v + (1-β₂) g²;  p ← p - step · m / (√v + ε̂),
+    with step = η √(1-β₂ᵗ)/(1-β₁ᵗ) and ε̂ = ε √(1-β₂ᵗ) (the reference's form)."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        if i < n_decay:
+            gi = gi + p[i] * decay
+        mi = m[i] * beta1 + gi * one_minus_beta1
+        vi = v[i] * beta2 + (gi * gi) * one_minus_beta2
+        p[i] = p[i] - (mi / (np.sqrt(vi) + eps_hat)) * step
+        m[i] = mi if abs(mi) >= flush else mi - mi
+        v[i] = vi if vi >= flush else vi - vi
+
+
+#: the fused optimizer steps by the optimizers' names
+OPTIMIZER_KERNELS = {f.__name__: f for f in (sgd, momentum, nesterov, rmsprop, adam)}
+
 
 
 @_jit

@@ -176,7 +176,7 @@ class Optimizer(Configurable):
     def _fused_update(self, params: list[np.ndarray], grads: list[np.ndarray], W: np.ndarray) -> bool:
         """L2 term and update rule as one compiled pass (:mod:`bpnn.nn.kernels`), when the
         parameters are one flat vector whose first entries are ``W``; False: not done."""
-        if len(params) != 1 or W.ndim != 1 or (W.size and not np.shares_memory(W, params[0][:1])):
+        if len(params) != 1 or W.ndim != 1 or not self._is_prefix(W, params[0]):
             return False
         p, g = params[0], grads[0]
         self._ensure_state(params)
@@ -188,6 +188,20 @@ class Optimizer(Configurable):
             return False
         self.t = t
         return True
+
+    def _is_prefix(self, W: np.ndarray, p: np.ndarray) -> bool:
+        """Whether ``W`` is the first ``W.size`` entries of ``p`` (remembered for the last pair asked)."""
+        known = getattr(self, "_prefix", None)
+        if known is not None and known[0] is W and known[1] is p:
+            return True
+        ok = W.size <= p.size and W.__array_interface__["data"][0] == p.__array_interface__["data"][0]
+        self._prefix = (W, p) if ok else None
+        return ok
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_prefix", None)           # a cache of views into the network's buffers
+        return state
 
     def _kernel_hyper(self, t: int, flush: float) -> tuple[float, ...]:
         """The rule's scalars for step ``t``, in its kernel's order (after the L2 term's)."""
