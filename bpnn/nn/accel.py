@@ -169,12 +169,13 @@ def _run(kernel, *args) -> bool:
 
 
 def _ok(*arrays: np.ndarray) -> bool:
-    """One float dtype, C-contiguous: the layouts the kernels are compiled for."""
+    """One float dtype (float32 or float64) for all the arrays.  Any strides will do: numba compiles
+    a version for each layout it is given (bpnn's own buffers are all C-contiguous)."""
     dtype = arrays[0].dtype
     if dtype not in _FLOATS:
         return False
     for a in arrays:
-        if a.dtype != dtype or not a.flags.c_contiguous:
+        if a.dtype != dtype:
             return False
     return True
 
@@ -248,7 +249,9 @@ def try_optimizer_step(name: str, p: np.ndarray, g: np.ndarray, state: list[np.n
     k = _kernels()
     if k is None or p.ndim != 1 or not _ok(p, g, *state):
         return False
-    kernel = k.OPTIMIZER_KERNELS[name]
+    kernel = k.OPTIMIZER_KERNELS.get(name)          # a rule without a twin runs on the reference
+    if kernel is None:
+        return False
     t = p.dtype.type
     return _run(kernel, p, g, *state, n_decay, t(decay), *(t(h) for h in hyper))
 
