@@ -148,7 +148,7 @@ def _load():
                     _module = importlib.import_module(".kernels", __package__)
                 except ImportError as err:
                     missing = (getattr(err, "name", None) or "").split(".")[0]
-                    _say_once("numba is not installed (pip install numba, or bpnn[fast])"
+                    _say_once("numba is not installed (pip install numba)"
                               if missing in ("numba", "llvmlite")
                               else f"the compiled kernels could not be imported ({err})")
                 except Exception as err:  # numba present but broken (LLVM, NumPy version)
