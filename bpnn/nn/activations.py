@@ -44,6 +44,9 @@ class Activation(Configurable):
     """
 
     name: str = ""
+    #: the compiled twin in :mod:`bpnn.nn.kernels`, declared by a class for itself: a subclass
+    #: that does not declare one (it may change the formulas) runs on the NumPy code above
+    kernel: str | None = None
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -81,6 +84,7 @@ class Sigmoid(Activation):
     """
 
     name = "sigmoid"
+    kernel = "sigmoid"
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         out = np.multiply(z, 0.5, out=out)
@@ -103,6 +107,7 @@ class Tanh(Activation):
     """Hyperbolic tangent, tanh' = 1 - tanh²."""
 
     name = "tanh"
+    kernel = "tanh"
 
     def forward(self, z, out=None):
         return np.tanh(z, out=out)
@@ -121,6 +126,7 @@ class ReLU(Activation):
     """Rectified linear unit max(0, z); its derivative is 1 for z > 0, else 0."""
 
     name = "relu"
+    kernel = "relu"
 
     def forward(self, z, out=None):
         return np.maximum(z, 0.0, out=out)
@@ -138,6 +144,7 @@ class LeakyReLU(Activation):
     """Leaky ReLU: z for z > 0, ``alpha * z`` otherwise; derivative 1 or ``alpha``."""
 
     name = "leaky_relu"
+    kernel = "leaky_relu"
     param_help = {"alpha": "slope of leaky_relu for z < 0"}
 
     def __init__(self, alpha: float = 0.01) -> None:
@@ -161,6 +168,7 @@ class Identity(Activation):
     """Identity (linear) activation, derivative 1."""
 
     name = "identity"
+    kernel = "identity"
 
     def forward(self, z, out=None):
         if out is None:
@@ -187,6 +195,7 @@ class Softmax(Activation):
     """
 
     name = "softmax"
+    kernel = "softmax"
 
     def forward(self, z, out=None):
         out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)

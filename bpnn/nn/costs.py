@@ -48,6 +48,8 @@ class Cost:
     """Base class of the costs."""
 
     name: str = ""
+    #: the compiled twin of :meth:`delta` in :mod:`bpnn.nn.kernels`, declared by a class for itself
+    kernel: str | None = None
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Mean cost over the rows, C = (1/m) Σ_x C_x, or with ``weights`` (shape ``(m,)``)
@@ -83,6 +85,7 @@ class Quadratic(Cost):
     """Quadratic cost C = 1/(2n) Σ_x ||y(x) - a||², ∇_a C_x = a - y."""
 
     name = "quadratic"
+    kernel = "quadratic"
 
     def _mean(self, z, a, y):
         diff = a - y
@@ -109,6 +112,7 @@ class SigmoidCrossEntropy(Cost):
     """
 
     name = "cross_entropy"
+    kernel = "sigmoid_cross_entropy"
 
     def _mean(self, z, a, y):
         softplus = np.log1p(np.exp(-np.abs(z)))
@@ -134,6 +138,7 @@ class SoftmaxCrossEntropy(Cost):
     """
 
     name = "cross_entropy"
+    kernel = "softmax_cross_entropy"
 
     def _mean(self, z, a, y):
         return float(self.per_row(z, a, y).sum()) / z.shape[0]

@@ -4,9 +4,10 @@ The NumPy code in :mod:`~bpnn.nn.optimizers`, :mod:`~bpnn.nn.layers` and
 :mod:`~bpnn.nn.costs` is the reference: it is what the docs show, and what
 the tests compare these kernels with.  Each kernel here does in one pass over
 memory what the reference does in several NumPy calls, with the same
-operations in the same order, so the optimizer kernels give the reference's
-numbers bit for bit and the others agree to float32 rounding (``exp`` and
-``tanh`` come from the C library instead of NumPy's SIMD loops).
+operations in the same order, so the optimizer kernels and the element-wise
+products give the reference's numbers bit for bit and the others agree to
+float32 rounding (``exp`` and ``tanh`` come from the C library instead of
+NumPy's SIMD loops, and BP3 sums rows in order instead of in a BLAS product).
 
 Nothing here is called directly: :mod:`bpnn.nn.accel` decides, per call,
 whether a kernel pays and falls back to the reference when numba is absent.
@@ -34,13 +35,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["ACTIVATION_CODES", "OPTIMIZER_KERNELS", "bias_activation", "backward_factor", "output_delta",
+__all__ = ["ACTIVATION_CODES", "COST_KINDS", "OPTIMIZER_KERNELS", "bias_activation", "backward_factor", "output_delta",
            "bias_argmax", "max_norm"]
 
 #: activation names and the integer codes the kernels switch on
 ACTIVATION_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
 #: output errors (BP1) by cost: quadratic (any element-wise σ), sigmoid or softmax cross-entropy
+COST_KINDS = {"quadratic": 0, "sigmoid_cross_entropy": 1, "softmax_cross_entropy": 2}
 QUADRATIC, SIGMOID_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = range(3)
 
 
@@ -113,34 +115,36 @@ def adam(p, g, m, v, n_decay, decay, beta1, one_minus_beta1, beta2, one_minus_be
 OPTIMIZER_KERNELS = {f.__name__: f for f in (sgd, momentum, nesterov, rmsprop, adam)}
 
 
-
 @_jit
 def _sigma(z, code, alpha, one):
-    """σ(z) of one element-wise activation (not softmax)."""
+    """σ(z) of one element-wise activation (not softmax), by the reference's formula."""
+    zero = one - one
     if code == SIGMOID:
-        return one / (one + np.exp(-z))
+        half = one / (one + one)
+        return half * (np.tanh(z * half) + one)       # ½ (1 + tanh(z/2)): never overflows
     if code == TANH:
         return np.tanh(z)
     if code == RELU:
-        return z if not z < z - z else z - z          # max(z, 0), NaN kept
+        return zero if z < zero else z                 # max(z, 0), NaN kept
     if code == LEAKY_RELU:
         az = z * alpha
-        return z if z >= az else az                    # max(z, αz)
+        return z if z >= az else az                    # max(z, αz), NaN kept
     return z
 
 
 @_jit
-def _sigma_prime_times(G, a, code, alpha, one):
-    """G ⊙ σ'(z) from a = σ(z), as the reference forms it."""
+def _sigma_prime_times(g, a, code, alpha, one):
+    """g · σ'(z) for one element, from a = σ(z), as the reference forms it."""
+    zero = one - one
     if code == SIGMOID:
-        return G * ((one - a) * a)
+        return g * ((one - a) * a)
     if code == TANH:
-        return G * (one - a * a)
+        return g * (one - a * a)
     if code == RELU:
-        return G * (one if a > a - a else a - a)
+        return g * (one if a > zero else zero)
     if code == LEAKY_RELU:                              # σ' from z's sign, which a's sign matches
-        return G * (one if a > a - a else alpha)
-    return G
+        return g * (one if a > zero else alpha)
+    return g
 
 
 @_jit
@@ -189,47 +193,56 @@ def backward_factor(G, A, delta, nabla_b, code, alpha):
 
 
 @_jit
-def output_delta(A, Y, delta, nabla_b, cost, code, alpha, scale):
-    """BP1 times ``scale`` (1/m, or η/m) and BP3 in one pass.
+def output_delta(A, Y, delta, nabla_b, kind, code, alpha, scale, row_scale):
+    """BP1 times ``scale`` (1/m, or η/m), or row x times ``row_scale[x]`` when ``row_scale`` is not
+    empty (weighted rows), and BP3, in one pass.
 
     quadratic: δ = (a - y) ⊙ σ'(z);  sigmoid cross-entropy: δ = a - y;
-    softmax cross-entropy: δ = a Σ_j y_j - y.  A, Y, delta : (m, k)."""
+    softmax cross-entropy: δ = a Σ_j y_j - y.  A, Y, delta : (m, k);  row_scale : (m,) or (0,)."""
     one = A.dtype.type(1.0)
     m, n = A.shape
     for j in range(n):
         nabla_b[j] = one - one
     for i in range(m):
+        s = row_scale[i] if row_scale.shape[0] else scale
         total = one - one
-        if cost == SOFTMAX_CROSS_ENTROPY:
+        if kind == SOFTMAX_CROSS_ENTROPY:
             for j in range(n):
                 total += Y[i, j]
         for j in range(n):
-            if cost == QUADRATIC:
+            if kind == QUADRATIC:
                 d = _sigma_prime_times(A[i, j] - Y[i, j], A[i, j], code, alpha, one)
-            elif cost == SIGMOID_CROSS_ENTROPY:
+            elif kind == SIGMOID_CROSS_ENTROPY:
                 d = A[i, j] - Y[i, j]
             else:
                 d = A[i, j] * total - Y[i, j]
-            d = d * scale
+            d = d * s
             delta[i, j] = d
             nabla_b[j] += d
 
 
 @_jit
 def bias_argmax(Z, b, labels, code, alpha):
-    """labels[i] = argmax_j σ(Z[i, j] + b[j]), the first on ties (as ``np.argmax``;
-    a NaN wins).  A softmax keeps the order of z, so its row is never normalised."""
+    """labels[i] = argmax_j σ(Z[i, j] + b[j]), the first on ties, as ``np.argmax`` of the
+    reference's output: a NaN wins; a softmax row with a NaN or +inf is all NaN there, so 0.
+    A softmax keeps the order of z, so its row is never normalised."""
     one = Z.dtype.type(1.0)
     m, n = Z.shape
     for i in range(m):
         best = 0
-        top = Z[i, 0]
+        top = one
         for j in range(n):
             z = Z[i, j] + b[j]
-            a = z if code == SOFTMAX else _sigma(z, code, alpha, one)
-            if a != a:
-                best = j
-                break
+            if code == SOFTMAX:
+                if z != z or z == np.inf:
+                    best = 0
+                    break
+                a = z
+            else:
+                a = _sigma(z, code, alpha, one)
+                if a != a:
+                    best = j
+                    break
             if j == 0 or a > top:
                 top = a
                 best = j
@@ -241,13 +254,13 @@ def max_norm(W, c):
     """Rescale every column of W (a unit's incoming weights) to Euclidean norm <= c."""
     one = W.dtype.type(1.0)
     rows, cols = W.shape
-    norms = np.zeros(cols, W.dtype)
+    squares = np.zeros(cols, W.dtype)
     for i in range(rows):
         for j in range(cols):
-            norms[j] += W[i, j] * W[i, j]
+            squares[j] += W[i, j] * W[i, j]
+    factor = np.empty(cols, W.dtype)
     for j in range(cols):
-        norm = np.sqrt(norms[j])
-        norms[j] = min(one, c / max(norm, W.dtype.type(1e-12)))
+        factor[j] = min(one, c / max(np.sqrt(squares[j]), W.dtype.type(1e-12)))
     for i in range(rows):
         for j in range(cols):
-            W[i, j] = W[i, j] * norms[j]
+            W[i, j] = W[i, j] * factor[j]

@@ -352,15 +352,15 @@ class Network:
     # -- forward ------------------------------------------------------------
     def _output(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inference on validated rows: output ``(Z^L, A^L)``, each ``(n, k)``."""
-        accel.engage(self.n_params)
         zs, As = [], []
-        for start in range(0, X.shape[0], PREDICT_CHUNK):
-            A = X[start:start + PREDICT_CHUNK]
-            for layer in self.layers[:-1]:
-                A = layer.forward(A, training=False)
-            Z, A = self.output_layer.forward_logits(A)
-            zs.append(Z)
-            As.append(A)
+        with accel.scope(self.n_params):
+            for start in range(0, X.shape[0], PREDICT_CHUNK):
+                A = X[start:start + PREDICT_CHUNK]
+                for layer in self.layers[:-1]:
+                    A = layer.forward(A, training=False)
+                Z, A = self.output_layer.forward_logits(A)
+                zs.append(Z)
+                As.append(A)
         if len(zs) == 1:
             return zs[0], As[0]
         return np.concatenate(zs), np.concatenate(As)
@@ -382,10 +382,11 @@ class Network:
         """
         A = _validation.check_X(X, self.n_inputs, self.dtype)
         outputs = []
-        for layer in self.layers:
-            A = layer.forward(A, training=False)
-            if isinstance(layer, Dense):
-                outputs.append(A)
+        with accel.scope(self.n_params):
+            for layer in self.layers:
+                A = layer.forward(A, training=False)
+                if isinstance(layer, Dense):
+                    outputs.append(A)
         return outputs
 
     def feedforward(self, X: np.ndarray) -> np.ndarray:
@@ -401,11 +402,11 @@ class Network:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class index of every row, shape ``(n,)`` int64: the largest output (or the nearest code word)."""
         X = _validation.check_X(X, self.n_inputs, self.dtype)
-        accel.engage(self.n_params)
-        if self.code is None and accel.active():      # argmax without forming the output's σ
-            labels = self._labels(X)
-            if labels is not None:
-                return labels
+        with accel.scope(self.n_params):
+            if self.code is None and accel.active():      # argmax without forming the output's σ
+                labels = self._labels(X)
+                if labels is not None:
+                    return labels
         return self.decode(self._output(X)[1])
 
     def _labels(self, X: np.ndarray) -> np.ndarray | None:
@@ -459,10 +460,12 @@ class Network:
         δ^L of row x is scaled by w_x / Σ w instead of 1/m.  Returns the
         output A^L (a buffer reused by the next call).
         """
-        if sample_weight is None:
-            return self._backprop(X, Y, 1.0 / X.shape[0])
-        w = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
-        return self._backprop(X, Y, 0.0, row_scale=w / w.sum(dtype=np.float64))
+        row_scale = None
+        if sample_weight is not None:
+            w = _validation.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+            row_scale = w / w.sum(dtype=np.float64)
+        with accel.scope(self.n_params):
+            return self._backprop(X, Y, 1.0 / X.shape[0] if row_scale is None else 0.0, row_scale=row_scale)
 
     def _backprop(self, X: np.ndarray, Y: np.ndarray, scale: float,
                   Z_out: np.ndarray | None = None, A_out: np.ndarray | None = None,
@@ -489,7 +492,7 @@ class Network:
         # BP1: δ^L = ∇_A C ⊙ σ'(Z^L), times 1/m here once so that the sums
         # of BP3 and BP4 are the gradient of the mean cost.
         delta = out._buffers(X.shape[0])["delta"]
-        if row_scale is None and accel.try_output_delta(A, Y, delta, out.nabla_b, self.cost, out.activation, scale):
+        if accel.try_output_delta(A, Y, delta, out.nabla_b, self.cost, out.activation, scale, row_scale):
             grad = out.backward_weights(delta)           # BP4 for layer L (BP3 came with δ^L)
         else:
             self.cost.delta(out.Z, A, Y, out.activation, out=delta)

@@ -91,6 +91,9 @@ class Optimizer(Configurable):
     """
 
     name: str = ""
+    #: the fused step in :mod:`bpnn.nn.kernels`, declared by a class for itself: a subclass that
+    #: does not declare one (it may change the rule) runs on the NumPy passes
+    kernel: str | None = None
     #: η when none is given
     default_eta: float = 0.1
     state_names: tuple[str, ...] = ()
@@ -156,7 +159,7 @@ class Optimizer(Configurable):
         matrices : sequence of ndarray
             Each layer's weight matrix (views), for the max-norm constraint.
         """
-        if not self._fused_update(params, grads, W):
+        if not self._fused_update(params, grads, W, nabla_W):
             if self.weight_decay:                  # ∂/∂W of (λ/2n) Σ W², times η when folded
                 if self._decay_buf is None or self._decay_buf.shape != W.shape or self._decay_buf.dtype != W.dtype:
                     self._decay_buf = np.empty_like(W)
@@ -173,29 +176,35 @@ class Optimizer(Configurable):
         """The L2 term's factor on W in the gradient: λ/n, times η when η is folded into it."""
         return self.weight_decay * self.eta if self.linear_in_gradient else self.weight_decay
 
-    def _fused_update(self, params: list[np.ndarray], grads: list[np.ndarray], W: np.ndarray) -> bool:
+    def _fused_update(self, params: list[np.ndarray], grads: list[np.ndarray], W: np.ndarray,
+                      nabla_W: np.ndarray) -> bool:
         """L2 term and update rule as one compiled pass (:mod:`bpnn.nn.kernels`), when the
-        parameters are one flat vector whose first entries are ``W``; False: not done."""
-        if len(params) != 1 or W.ndim != 1 or not self._is_prefix(W, params[0]):
+        parameters are one flat vector whose first entries are ``W`` (and the gradients one whose
+        first entries are ``nabla_W``); False: not done, the reference runs."""
+        if len(params) != 1 or not (self._is_prefix(W, params[0]) and self._is_prefix(nabla_W, grads[0])):
             return False
         p, g = params[0], grads[0]
         self._ensure_state(params)
         t = self.t + 1
         n_decay = W.size if self.weight_decay else 0
         flush = self._flush_threshold(p.dtype, t)
-        if not accel.try_optimizer_step(self.name, p, g, [self.state[k][0] for k in self.state_names],
+        if not accel.try_optimizer_step(type(self).__dict__.get("kernel"), p, g, [self.state[k][0] for k in self.state_names],
                                         n_decay, self._decay_factor(), *self._kernel_hyper(t, flush)):
             return False
         self.t = t
         return True
 
     def _is_prefix(self, W: np.ndarray, p: np.ndarray) -> bool:
-        """Whether ``W`` is the first ``W.size`` entries of ``p`` (remembered for the last pair asked)."""
-        known = getattr(self, "_prefix", None)
-        if known is not None and known[0] is W and known[1] is p:
+        """Whether ``W`` is the first ``W.size`` entries of the flat vector ``p`` (the pairs found
+        so are remembered, so that each step checks them by identity)."""
+        known = self.__dict__.setdefault("_prefix", [])
+        if any(a is W and b is p for a, b in known):
             return True
-        ok = W.size <= p.size and W.__array_interface__["data"][0] == p.__array_interface__["data"][0]
-        self._prefix = (W, p) if ok else None
+        ok = (W.ndim == 1 and p.ndim == 1 and W.dtype == p.dtype and W.size <= p.size
+              and W.strides == p.strides == (p.itemsize,)
+              and W.__array_interface__["data"][0] == p.__array_interface__["data"][0])
+        if ok:
+            known[:] = [*known[-3:], (W, p)]
         return ok
 
     def __getstate__(self) -> dict:
@@ -319,6 +328,7 @@ class SGD(Optimizer):
     """Plain (stochastic, mini-batch or full-batch) gradient descent: p ← p - η g."""
 
     name = "sgd"
+    kernel = "sgd"
     default_eta = 0.5
     linear_in_gradient = True
 
@@ -337,6 +347,7 @@ class Momentum(Optimizer):
     """Momentum: v ← μ v - η g;  p ← p + v."""
 
     name = "momentum"
+    kernel = "momentum"
     default_eta = 0.05
     state_names = ("velocity",)
     linear_in_gradient = True
@@ -373,6 +384,7 @@ class Nesterov(Momentum):
     """Nesterov momentum: v ← μ v - η g;  p ← p + μ v - η g."""
 
     name = "nesterov"
+    kernel = "nesterov"
 
     @staticmethod
     def _block(p, g, v, scratch, mu, eta):
@@ -390,6 +402,7 @@ class RMSprop(Optimizer):
     """RMSprop: s ← ρ s + (1 - ρ) g²;  p ← p - η g / (√s + ε)."""
 
     name = "rmsprop"
+    kernel = "rmsprop"
     default_eta = 0.001
     state_names = ("square_avg",)
     param_help = {"rho": "decay of the squared-gradient average ρ", "epsilon": "ε added to the denominator"}
@@ -430,6 +443,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    kernel = "adam"
     default_eta = 0.001
     state_names = ("m", "v")
     param_help = {"beta1": "decay of the first moment β₁", "beta2": "decay of the second moment β₂",

@@ -376,7 +376,6 @@ class TrainingStep:
     """
 
     def __init__(self, net, optimizer: Optimizer) -> None:
-        accel.engage(net.n_params)          # the compiled kernels, if this network is worth them
         self.net, self.optimizer = net, optimizer
         self.params, self.grads = [net.flat_params], [net.flat_grads]
         self.W = net.flat_params[: net.n_weight_params]
@@ -542,7 +541,8 @@ def fit(
 
     for cb in callbacks:
         cb.on_train_begin(net, history)
-    with np.errstate(over="ignore", invalid="ignore"):
+    # the compiled kernels, if the mode gives them to a network of this size (bpnn.nn.accel)
+    with np.errstate(over="ignore", invalid="ignore"), accel.scope(net.n_params):
         for epoch in range(initial_epoch, epochs):
             start_time = time.perf_counter()
             opt.eta = sched(epoch, opt.initial_eta)
