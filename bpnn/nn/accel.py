@@ -249,7 +249,8 @@ def try_bias_argmax(Z: np.ndarray, b: np.ndarray, activation) -> np.ndarray | No
     k = _kernels()
     if k is None or not _ok(Z, b):
         return None
-    code = _code(k, activation)                  # a row has only k outputs: tanh and exp always pay
+    # sigmoid and tanh pay up to the forward pass's sizes; a softmax's order needs no exp at all
+    code = _code(k, activation, None if _declared(activation) == "softmax" else Z.size)
     labels = np.empty(Z.shape[0], np.int64)
     if code is None or not _run(k.bias_argmax, Z, b, labels, code, _alpha(activation, Z.dtype)):
         return None
