@@ -185,10 +185,15 @@ class Dense(Layer):
             self.activation.forward(Z, out=A)
         return Z, A
 
-    def forward_labels(self, A_prev: np.ndarray) -> np.ndarray | None:
-        """Inference for an output layer asked only for labels: argmax_j σ(A_prev W + b),
-        without forming σ where a kernel can (None when none applies)."""
-        return accel.try_bias_argmax(A_prev @ self.W, self.b, self.activation)
+    def forward_labels(self, A_prev: np.ndarray, decode) -> np.ndarray:
+        """Inference for an output layer asked only for labels: ``decode(σ(A_prev W + b))``,
+        which a kernel does as argmax_j without forming σ where it can (``decode`` is then argmax)."""
+        Z = A_prev @ self.W
+        labels = accel.try_bias_argmax(Z, self.b, self.activation)
+        if labels is None:
+            Z += self.b
+            labels = decode(self.activation.forward(Z, out=Z))
+        return labels
 
     def backward(self, grad_A: np.ndarray) -> np.ndarray:
         """From ∂C/∂A to ∂C/∂A_prev: δ = ∂C/∂A ⊙ σ'(Z) (BP2's second half), then BP3, BP4."""

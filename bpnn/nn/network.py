@@ -402,24 +402,16 @@ class Network:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class index of every row, shape ``(n,)`` int64: the largest output (or the nearest code word)."""
         X = _validation.check_X(X, self.n_inputs, self.dtype)
-        with accel.scope(self.n_params):
-            if self.code is None and accel.active():      # argmax without forming the output's σ
-                labels = self._labels(X)
-                if labels is not None:
-                    return labels
-        return self.decode(self._output(X)[1])
-
-    def _labels(self, X: np.ndarray) -> np.ndarray | None:
-        """The argmax of the output for validated rows, by the kernels' inference path; None if it does not apply."""
+        if self.code is not None:
+            return self.decode(self._output(X)[1])
         parts = []
-        for start in range(0, X.shape[0], PREDICT_CHUNK):
-            A = X[start:start + PREDICT_CHUNK]
-            for layer in self.layers[:-1]:
-                A = layer.forward(A, training=False)
-            labels = self.output_layer.forward_labels(A)
-            if labels is None:
-                return None
-            parts.append(labels)
+        with accel.scope(self.n_params):
+            for start in range(0, X.shape[0], PREDICT_CHUNK):
+                A = X[start:start + PREDICT_CHUNK]
+                for layer in self.layers[:-1]:
+                    A = layer.forward(A, training=False)
+                # the last layer: a kernel's argmax without forming a softmax, else the reference's
+                parts.append(self.output_layer.forward_labels(A, self.decode))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Evaluation:
