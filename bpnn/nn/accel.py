@@ -46,7 +46,7 @@ __all__ = ["set_kernels", "use_kernels", "kernels_in_use", "scope", "active", "M
 MODES = ("auto", "numba", "numpy")
 #: in the "auto" mode, smaller networks stay on the reference path and never
 #: import numba: a step of such a network takes a few µs either way, while
-#: loading numba and the cached kernels costs about 0.3 s and 90 MB per process
+#: loading numba and the cached kernels costs about 0.5 s and 90 MB per process
 #: (compiling them, about 1 s once per machine); see docs/performance.md
 AUTO_MIN_PARAMS = 20_000
 #: largest Z (elements) for which the sigmoid, tanh and softmax kernels pay
