@@ -157,10 +157,7 @@ class Dense(Layer):
         """
         if not training:
             Z = A_prev @ self.W
-            if not accel.try_bias_activation(Z, self.b, Z, self.activation):
-                Z += self.b
-                self.activation.forward(Z, out=Z)
-            return Z
+            return self._bias_activation(Z, Z)
         buf = self._buffers(A_prev.shape[0])
         return self.forward_into(A_prev, buf["Z"], buf["A"])
 
@@ -170,30 +167,28 @@ class Dense(Layer):
         :meth:`backward` (the training loop passes slices of its per-epoch
         output record, so the output layer's results need no copy)."""
         np.matmul(A_prev, self.W, out=Z)
+        self._bias_activation(Z, A)
+        self._A_prev, self._Z, self._A = A_prev, Z, A
+        return A
+
+    def _bias_activation(self, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """Z ← Z + b, A ← σ(Z) (``A`` may be ``Z``): a fused kernel, or the NumPy reference."""
         if not accel.try_bias_activation(Z, self.b, A, self.activation):
             Z += self.b
             self.activation.forward(Z, out=A)
-        self._A_prev, self._Z, self._A = A_prev, Z, A
         return A
 
     def forward_logits(self, A_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inference pass returning both ``Z`` and ``A = σ(Z)``, each ``(m, n_out)``."""
         Z = A_prev @ self.W
-        A = np.empty_like(Z)
-        if not accel.try_bias_activation(Z, self.b, A, self.activation):
-            Z += self.b
-            self.activation.forward(Z, out=A)
-        return Z, A
+        return Z, self._bias_activation(Z, np.empty_like(Z))
 
     def forward_labels(self, A_prev: np.ndarray, decode) -> np.ndarray:
         """Inference for an output layer asked only for labels: ``decode(σ(A_prev W + b))``,
         which a kernel does as argmax_j without forming σ where it can (``decode`` is then argmax)."""
         Z = A_prev @ self.W
         labels = accel.try_bias_argmax(Z, self.b, self.activation)
-        if labels is None:
-            Z += self.b
-            labels = decode(self.activation.forward(Z, out=Z))
-        return labels
+        return decode(self._bias_activation(Z, Z)) if labels is None else labels
 
     def backward(self, grad_A: np.ndarray) -> np.ndarray:
         """From ∂C/∂A to ∂C/∂A_prev: δ = ∂C/∂A ⊙ σ'(Z) (BP2's second half), then BP3, BP4."""

@@ -354,16 +354,21 @@ class Network:
         """Inference on validated rows: output ``(Z^L, A^L)``, each ``(n, k)``."""
         zs, As = [], []
         with accel.scope(self.n_params):
-            for start in range(0, X.shape[0], PREDICT_CHUNK):
-                A = X[start:start + PREDICT_CHUNK]
-                for layer in self.layers[:-1]:
-                    A = layer.forward(A, training=False)
+            for A in self._hidden_chunks(X):
                 Z, A = self.output_layer.forward_logits(A)
                 zs.append(Z)
                 As.append(A)
         if len(zs) == 1:
             return zs[0], As[0]
         return np.concatenate(zs), np.concatenate(As)
+
+    def _hidden_chunks(self, X: np.ndarray):
+        """The input of the output layer for each chunk of :data:`PREDICT_CHUNK` rows (bounded memory)."""
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            A = X[start:start + PREDICT_CHUNK]
+            for layer in self.layers[:-1]:
+                A = layer.forward(A, training=False)
+            yield A
 
     def layer_outputs(self, X: np.ndarray) -> list[np.ndarray]:
         """Every Dense layer's activation for inputs ``X`` (inference: no dropout).
@@ -406,10 +411,7 @@ class Network:
             return self.decode(self._output(X)[1])
         parts = []
         with accel.scope(self.n_params):
-            for start in range(0, X.shape[0], PREDICT_CHUNK):
-                A = X[start:start + PREDICT_CHUNK]
-                for layer in self.layers[:-1]:
-                    A = layer.forward(A, training=False)
+            for A in self._hidden_chunks(X):
                 # the last layer: a kernel's argmax without forming a softmax, else the reference's
                 parts.append(self.output_layer.forward_labels(A, self.decode))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
