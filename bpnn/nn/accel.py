@@ -39,8 +39,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["set_kernels", "use_kernels", "kernels_in_use", "scope", "active", "MODES", "AUTO_MIN_PARAMS",
-           "TRANSCENDENTAL_MAX"]
+__all__ = ["set_kernels", "use_kernels", "kernels_in_use", "scope", "active", "declared_kernel", "MODES",
+           "AUTO_MIN_PARAMS", "TRANSCENDENTAL_MAX"]
 
 #: the values of ``BPNN_KERNELS`` and :func:`set_kernels`
 MODES = ("auto", "numba", "numpy")
@@ -216,14 +216,15 @@ def _ok(*arrays: np.ndarray) -> bool:
     return True
 
 
-def _declared(obj) -> str | None:
-    """The kernel a class declares for itself (not one it inherits)."""
+def declared_kernel(obj) -> str | None:
+    """The kernel ``obj``'s class declares for itself (``kernel = "adam"``), not one it inherits: a
+    subclass that changes the formulas without declaring its own runs on its NumPy code."""
     return type(obj).__dict__.get("kernel")
 
 
 def _code(k, activation, size: int | None = None) -> int | None:
     """The activation's kernel code, if it has a twin that pays for ``size`` elements."""
-    name = _declared(activation)
+    name = declared_kernel(activation)
     code = k.ACTIVATION_CODES.get(name)
     if code is None or (size is not None and size > TRANSCENDENTAL_MAX.get(name, size)):
         return None
@@ -250,7 +251,7 @@ def try_bias_argmax(Z: np.ndarray, b: np.ndarray, activation) -> np.ndarray | No
     if k is None or not _ok(Z, b):
         return None
     # sigmoid and tanh pay up to the forward pass's sizes; a softmax's order needs no exp at all
-    code = _code(k, activation, None if _declared(activation) == "softmax" else Z.size)
+    code = _code(k, activation, None if declared_kernel(activation) == "softmax" else Z.size)
     labels = np.empty(Z.shape[0], np.int64)
     if code is None or not _run(k.bias_argmax, Z, b, labels, code, _alpha(activation, Z.dtype)):
         return None
@@ -275,7 +276,7 @@ def try_output_delta(A: np.ndarray, Y: np.ndarray, delta: np.ndarray, nabla_b: n
     k = _kernels()
     if k is None or not _ok(A, Y, delta, nabla_b):
         return False
-    code, kind = _code(k, activation), k.COST_KINDS.get(_declared(cost))
+    code, kind = _code(k, activation), k.COST_KINDS.get(declared_kernel(cost))
     if code is None or kind is None or (kind == k.QUADRATIC and code == k.SOFTMAX):
         return False
     dtype = A.dtype

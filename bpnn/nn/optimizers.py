@@ -188,8 +188,9 @@ class Optimizer(Configurable):
         t = self.t + 1
         n_decay = W.size if self.weight_decay else 0
         flush = self._flush_threshold(p.dtype, t)
-        if not accel.try_optimizer_step(type(self).__dict__.get("kernel"), p, g, [self.state[k][0] for k in self.state_names],
-                                        n_decay, self._decay_factor(), *self._kernel_hyper(t, flush)):
+        state = [self.state[k][0] for k in self.state_names]
+        if not accel.try_optimizer_step(accel.declared_kernel(self), p, g, state, n_decay, self._decay_factor(),
+                                        *self._kernel_hyper(t, flush)):
             return False
         self.t = t
         return True
